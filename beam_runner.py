@@ -1,0 +1,78 @@
+#!/usr/bin/env python
+"""partbank's one entry point: ``python beam_runner.py --pipeline NAME [options]``.
+
+``--help`` lists the pipelines, ``--pipeline NAME --help`` that pipeline's options.
+Flags the pipeline does not define go to Beam (``--runner``, ``--direct_num_workers``,
+Dataflow's ``--project`` ...); a flag neither knows is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from pipelines.registry import DEFAULT_RUNNER, PIPELINES, beam_option_parser, help_text
+
+
+def _top_level_help() -> str:
+    width = max(len(name) for name in PIPELINES)
+    lines = [
+        "usage: beam_runner.py --pipeline NAME [options]",
+        "",
+        "pipelines:",
+        *(f"  {name.ljust(width)}  {entry.summary}" for name, entry in PIPELINES.items()),
+        "",
+        "`beam_runner.py --pipeline NAME --help` lists a pipeline's options.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, run the chosen pipeline, return its exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    selector = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    selector.add_argument("--pipeline")
+    selector.add_argument("-h", "--help", action="store_true")
+    chosen, rest = selector.parse_known_args(argv)
+
+    if chosen.pipeline is None:
+        print(_top_level_help(), file=sys.stdout if chosen.help else sys.stderr)
+        return 0 if chosen.help else 2
+    entry = PIPELINES.get(chosen.pipeline)
+    if entry is None:
+        print(
+            f"beam_runner.py: unknown pipeline {chosen.pipeline!r}; "
+            f"choose one of: {', '.join(PIPELINES)}",
+            file=sys.stderr,
+        )
+        return 2
+
+    module = entry.load()
+    if chosen.help:
+        print(help_text(entry, module.OPTIONS))
+        return 0
+
+    parser = beam_option_parser(module.OPTIONS)
+    try:
+        _, unknown = parser.parse_known_args(rest)
+    except SystemExit as exc:  # argparse already printed the reason
+        return int(exc.code or 2)
+    if unknown:
+        print(
+            f"beam_runner.py --pipeline {entry.name}: unknown option(s): {' '.join(unknown)} "
+            f"(see --pipeline {entry.name} --help)",
+            file=sys.stderr,
+        )
+        return 2
+    if not any(arg == "--runner" or arg.startswith("--runner=") for arg in rest):
+        rest.append(f"--runner={DEFAULT_RUNNER}")
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    return module.run(PipelineOptions(rest))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
