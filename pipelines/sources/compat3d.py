@@ -1,0 +1,61 @@
+"""3DCoMPaT++ glTF models: ``models/<shape_id>.gltf`` (+ buffers).
+
+Part names are the glTF scene-graph node names (fine level). The category is the class
+whose index is the first two hex digits of the shape id, in ``classes.json`` (read from
+the input folder or its parent when present, else the copy bundled with partbank).
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+
+from featurizers.shapes import ShapeRecord
+from pipelines.sources import files
+from pipelines.sources.base import Source, SourceInput
+from pipelines.sources.meshfile import mesh_file_record
+
+MODEL_EXTENSIONS = (".gltf", ".glb")
+
+
+def read_classes(root: str) -> list[str]:
+    """3DCoMPaT++ class names (index = class code) from ``classes.json`` near ``root``."""
+    for candidate in (files.join(root, "classes.json"), files.join(files.parent(root), "classes.json")):
+        if files.FileSystems.exists(candidate):
+            return json.loads(files.read_bytes(candidate))
+    bundled = resources.files("pipelines.sources") / "data" / "3dcompat_classes.json"
+    return json.loads(bundled.read_text())
+
+
+def class_of(native_id: str, classes: list[str]) -> str:
+    """The class name of a shape id such as ``"00_019"``, "" when its code is unknown."""
+    try:
+        return classes[int(native_id[:2], 16)]
+    except (ValueError, IndexError):
+        return ""
+
+
+class Compat3DSource(Source):
+    name = "3dcompat"
+
+    def discover(self, location: str) -> list[SourceInput]:
+        if files.is_glob(location):
+            root, models = files.glob_root(location), files.match([location])
+        else:
+            root = location
+            models = files.match(
+                files.join(folder, f"*{ext}")
+                for folder in (location, files.join(location, "models"))
+                for ext in MODEL_EXTENSIONS
+            )
+        if not models:
+            raise FileNotFoundError(f"no 3DCoMPaT++ models (*.gltf, *.glb) found at {location}")
+        classes = read_classes(root)
+        inputs = []
+        for path in models:
+            native_id = files.FileSystems.split(path)[1].rsplit(".", 1)[0]
+            inputs.append(SourceInput(self.shape_id(native_id), path, class_of(native_id, classes)))
+        return sorted(inputs)
+
+    def load(self, source_input: SourceInput) -> ShapeRecord:
+        return mesh_file_record(source_input, self.name, source_input.category, labeled=True)

@@ -1,0 +1,143 @@
+"""File access for sources through Beam's ``FileSystems`` (local paths, ``gs://``, ...)."""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+import re
+from collections.abc import Iterable
+
+import trimesh
+from apache_beam.io.filesystems import FileSystems
+
+#: Mesh formats trimesh reads that the generic source accepts.
+MESH_EXTENSIONS = (".glb", ".gltf", ".obj", ".ply", ".stl")
+
+
+def read_bytes(path: str) -> bytes:
+    """All bytes of a file; raises FileNotFoundError naming the path if it is missing."""
+    if not FileSystems.exists(path):
+        raise FileNotFoundError(f"missing file {path}")
+    with FileSystems.open(path) as handle:
+        return handle.read()
+
+
+def join(base: str, *parts: str) -> str:
+    return FileSystems.join(base, *parts)
+
+
+def parent(path: str) -> str:
+    return FileSystems.split(path)[0]
+
+
+def match(patterns: Iterable[str]) -> list[str]:
+    """Sorted unique paths matching any of the glob patterns (missing patterns match nothing)."""
+    found: set[str] = set()
+    for result in FileSystems.match(list(patterns)):
+        found.update(meta.path for meta in result.metadata_list)
+    return sorted(found)
+
+
+def is_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def glob_root(pattern: str) -> str:
+    """The longest folder of a glob pattern that holds no wildcard (ids are relative to it)."""
+    head = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    return head if head.endswith("/") else posixpath.dirname(head)
+
+
+class FileSystemsResolver(trimesh.resolvers.Resolver):
+    """Lets trimesh read a mesh's side files (.bin buffers, .mtl, textures) via FileSystems.
+
+    The files read are remembered so the shape's hash covers them too.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.read: dict[str, bytes] = {}
+
+    def get(self, key: str) -> bytes:
+        path = join(self.folder, key.replace("\\", "/"))
+        self.read[key] = data = read_bytes(path)
+        return data
+
+    def write(self, name: str, data) -> None:
+        raise PermissionError(f"sources are read-only (tried to write {name})")
+
+    def namespaced(self, namespace: str) -> FileSystemsResolver:
+        return FileSystemsResolver(join(self.folder, namespace))
+
+    def keys(self) -> list[str]:
+        return list(self.read)
+
+
+def load_scene(path: str) -> tuple[trimesh.Scene, str]:
+    """Load a mesh file (and the files it references) as a scene.
+
+    Returns:
+        The scene and the SHA-256 of the file's bytes followed by its side files' bytes.
+    """
+    data = read_bytes(path)
+    resolver = FileSystemsResolver(parent(path))
+    file_type = posixpath.splitext(path)[1].lstrip(".").lower()
+    try:
+        scene = trimesh.load(
+            trimesh.util.wrap_as_stream(data),
+            file_type=file_type,
+            resolver=resolver,
+            force="scene",
+        )
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # trimesh raises many types for malformed files
+        raise ValueError(f"unreadable {file_type} file {path}: {exc}") from exc
+    digest = hashlib.sha256(data)
+    for key in sorted(resolver.read):
+        digest.update(resolver.read[key])
+    return scene, digest.hexdigest()
+
+
+_INSTANCE_SUFFIX = re.compile(r"^(.*)_(\d+)$")
+
+
+def scene_parts(scene: trimesh.Scene) -> list[tuple[str, trimesh.Trimesh]]:
+    """Flatten a scene into (node name, mesh in world coordinates) pairs, sorted by node.
+
+    trimesh makes repeated node names unique by appending ``_1``, ``_2``...; that suffix
+    is removed again (only where the plain name exists too), so instances share a name.
+    """
+    nodes = sorted(scene.graph.nodes_geometry)  # graph order is not stable across runs
+    names = set(nodes)
+    flattened = []
+    for node in nodes:
+        transform, geometry_name = scene.graph[node]
+        geometry = scene.geometry[geometry_name]
+        if not isinstance(geometry, trimesh.Trimesh):
+            continue  # point sets and paths carry no surface
+        mesh = geometry.copy()
+        mesh.apply_transform(transform)
+        suffixed = _INSTANCE_SUFFIX.match(node)
+        name = suffixed.group(1) if suffixed and suffixed.group(1) in names else node
+        flattened.append((name, mesh))
+    return flattened
+
+
+def combined_sha256(digests: list[str]) -> str:
+    """One hash over several files' hashes, in order."""
+    if len(digests) == 1:
+        return digests[0]
+    return hashlib.sha256("".join(digests).encode()).hexdigest()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def relative_to(path: str, root: str) -> str:
+    """``path`` below ``root`` ("a/b.glb"), or the path without its scheme if not below it."""
+    prefix = root.rstrip("/") + "/"
+    if path.startswith(prefix):
+        return path[len(prefix) :]
+    return path.split("://", 1)[-1].lstrip("/")
