@@ -12,10 +12,12 @@ Graph::
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
 import platform
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -186,7 +188,9 @@ def discover_inputs(config: FeaturesConfig) -> list[SourceInput]:
         except FileNotFoundError as exc:
             raise ConfigError(str(exc)) from exc
     found.sort()
-    duplicates = sorted({a.shape_id for a, b in zip(found, found[1:]) if a.shape_id == b.shape_id})
+    duplicates = sorted(
+        {a.shape_id for a, b in itertools.pairwise(found) if a.shape_id == b.shape_id}
+    )
     if duplicates:
         raise ConfigError(f"inputs share shape ids: {', '.join(duplicates[:5])}")
     return found[: config.limit]
@@ -232,7 +236,8 @@ class LoadAndSample(beam.DoFn):
             LOGGER.warning("failed %s (%s): %s", source_input.shape_id, source_input.uri, reason)
             self.failed.inc()
             yield beam.pvalue.TaggedOutput(
-                self.FAILED, ManifestEntry(source_input.shape_id, source_input.uri, "failed", reason)
+                self.FAILED,
+                ManifestEntry(source_input.shape_id, source_input.uri, "failed", reason),
             )
             return
         self.loaded.inc()
@@ -322,8 +327,7 @@ def run(options: PipelineOptions) -> int:
         config = FeaturesConfig.from_options(options)
         inputs = discover_inputs(config)
     except ConfigError as exc:
-        LOGGER.error("features: %s", exc)
-        print(f"error: {exc}")
+        print(f"beam_runner.py --pipeline features: {exc}", file=sys.stderr)
         return 2
     LOGGER.info(
         "features: %d inputs from %s -> %s",
@@ -336,7 +340,6 @@ def run(options: PipelineOptions) -> int:
         "config_hash": config.config_hash,
         "versions": versions(),
     }
-    FileSystems.mkdirs(config.features_dir) if not FileSystems.exists(config.features_dir) else None
 
     with beam.Pipeline(options=options) as pipeline:
         _ = (

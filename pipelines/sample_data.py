@@ -30,12 +30,18 @@ NamedPiece = tuple[str, trimesh.Trimesh]
 
 
 def _box(extents: Sequence[float], center: Sequence[float]) -> trimesh.Trimesh:
-    return trimesh.creation.box(extents=extents, transform=trimesh.transformations.translation_matrix(center))
+    return trimesh.creation.box(
+        extents=extents, transform=trimesh.transformations.translation_matrix(center)
+    )
 
 
-def _cylinder(radius: float, height: float, center: Sequence[float], sections: int = 24) -> trimesh.Trimesh:
+def _cylinder(
+    radius: float, height: float, center: Sequence[float], sections: int = 24
+) -> trimesh.Trimesh:
     transform = trimesh.transformations.translation_matrix(center)
-    return trimesh.creation.cylinder(radius=radius, height=height, sections=sections, transform=transform)
+    return trimesh.creation.cylinder(
+        radius=radius, height=height, sections=sections, transform=transform
+    )
 
 
 def _legs(path: str, span_x: float, span_y: float, height: float, width: float) -> list[NamedPiece]:
@@ -49,7 +55,10 @@ def _legs(path: str, span_x: float, span_y: float, height: float, width: float) 
 def chair() -> list[NamedPiece]:
     return [
         ("chair/chair_seat/seat_surface/seat_single_surface", _box((0.5, 0.5, 0.06), (0, 0, 0.45))),
-        ("chair/chair_back/back_surface/back_single_surface", _box((0.5, 0.05, 0.5), (0, -0.225, 0.73))),
+        (
+            "chair/chair_back/back_surface/back_single_surface",
+            _box((0.5, 0.05, 0.5), (0, -0.225, 0.73)),
+        ),
         ("chair/chair_arm/arm_sofa_style", _box((0.05, 0.4, 0.2), (-0.27, 0, 0.58))),
         ("chair/chair_arm/arm_sofa_style", _box((0.05, 0.4, 0.2), (0.27, 0, 0.58))),
         *_legs("chair/chair_base/regular_leg_base/leg", 0.42, 0.42, 0.42, 0.05),
@@ -58,7 +67,10 @@ def chair() -> list[NamedPiece]:
 
 def table() -> list[NamedPiece]:
     return [
-        ("table/regular_table/tabletop/tabletop_surface/board", _box((1.2, 0.7, 0.05), (0, 0, 0.72))),
+        (
+            "table/regular_table/tabletop/tabletop_surface/board",
+            _box((1.2, 0.7, 0.05), (0, 0, 0.72)),
+        ),
         *_legs("table/regular_table/table_base/regular_leg_base/leg", 1.05, 0.55, 0.7, 0.06),
     ]
 
@@ -66,7 +78,9 @@ def table() -> list[NamedPiece]:
 def mug() -> list[NamedPiece]:
     body = trimesh.creation.annulus(r_min=0.035, r_max=0.04, height=0.1, sections=32)
     body.apply_translation((0, 0, 0.05))
-    handle = trimesh.creation.torus(major_radius=0.03, minor_radius=0.007, major_sections=24, minor_sections=8)
+    handle = trimesh.creation.torus(
+        major_radius=0.03, minor_radius=0.007, major_sections=24, minor_sections=8
+    )
     handle.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, (1, 0, 0)))
     handle.apply_translation((0.065, 0, 0.05))
     return [("mug/body", body), ("mug/handle", handle)]
@@ -76,8 +90,14 @@ def lamp() -> list[NamedPiece]:
     shade = trimesh.creation.cone(radius=0.15, height=0.18, sections=24)
     shade.apply_translation((0, 0, 0.42))
     return [
-        ("lamp/table_or_floor_lamp/lamp_base/lamp_holistic_base/lamp_base_part", _cylinder(0.1, 0.03, (0, 0, 0.015))),
-        ("lamp/table_or_floor_lamp/lamp_body/lamp_pole", _cylinder(0.012, 0.42, (0, 0, 0.24), sections=12)),
+        (
+            "lamp/table_or_floor_lamp/lamp_base/lamp_holistic_base/lamp_base_part",
+            _cylinder(0.1, 0.03, (0, 0, 0.015)),
+        ),
+        (
+            "lamp/table_or_floor_lamp/lamp_body/lamp_pole",
+            _cylinder(0.012, 0.42, (0, 0, 0.24), sections=12),
+        ),
         ("lamp/table_or_floor_lamp/lamp_unit/lamp_head/lamp_cover/lamp_shade", shade),
     ]
 
@@ -88,9 +108,7 @@ SHAPES = {"chair": chair, "table": table, "mug": mug, "lamp": lamp}
 def part_color(name: str) -> np.ndarray:
     """A distinct, stable RGBA uint8 color for a part name."""
     hue = (int.from_bytes(name.encode(), "little") * 0.618033988749895) % 1.0
-    rgb = np.array(
-        [abs(hue * 6 - 3) - 1, 2 - abs(hue * 6 - 2), 2 - abs(hue * 6 - 4)]
-    ).clip(0, 1)
+    rgb = np.array([abs(hue * 6 - 3) - 1, 2 - abs(hue * 6 - 2), 2 - abs(hue * 6 - 4)]).clip(0, 1)
     return np.append((40 + rgb * 200).astype(np.uint8), 255).astype(np.uint8)
 
 
@@ -154,7 +172,8 @@ def scene_of(pieces: Sequence[NamedPiece], textured: Sequence[str] = ()) -> trim
     for path, mesh in pieces:
         name = path.split("/")[-1]
         visual_mesh = (
-            with_texture(mesh, checker_texture()) if name in textured
+            with_texture(mesh, checker_texture())
+            if name in textured
             else with_flat_color(mesh, part_color(name))
         )
         # repeated parts are numbered the way trimesh numbers repeated node names
@@ -194,7 +213,12 @@ def write_glb(path: Path, pieces: Sequence[NamedPiece], textured: Sequence[str] 
 
 
 def write_find3d(
-    folder: Path, split: str, name: str, pieces: Sequence[NamedPiece], count: int = 5000, seed: int = 0
+    folder: Path,
+    split: str,
+    name: str,
+    pieces: Sequence[NamedPiece],
+    count: int = 5000,
+    seed: int = 0,
 ) -> Path:
     """Write a Find3D shape folder sampled from the pieces (label 0 = unlabeled: none here)."""
     shape_dir = folder / split / name
@@ -207,7 +231,9 @@ def write_find3d(
     points, face = trimesh.sample.sample_surface(merged, count, seed=seed)
     labels = face_label[face].astype(np.int64)
     colors = np.stack([part_color(part_names[i - 1])[:3] for i in labels])
-    (shape_dir / "points5000.pcd").write_bytes(format_pcd(points, merged.face_normals[face], colors))
+    (shape_dir / "points5000.pcd").write_bytes(
+        format_pcd(points, merged.face_normals[face], colors)
+    )
     np.save(shape_dir / "labels.npy", labels)
     label_map = {str(i + 1): n for i, n in enumerate(part_names)}
     (shape_dir / "label_map.json").write_text(json.dumps(label_map))
@@ -218,8 +244,12 @@ def write_samples(root: Path = SAMPLES_DIR) -> None:
     """(Re)generate the bundled samples of every source under ``root``."""
     if root.exists():
         shutil.rmtree(root)
-    for anno_id, (category, make) in {"1001": ("Chair", chair), "1002": ("Table", table),
-                                      "1003": ("Mug", mug), "1004": ("Lamp", lamp)}.items():
+    for anno_id, (category, make) in {
+        "1001": ("Chair", chair),
+        "1002": ("Table", table),
+        "1003": ("Mug", mug),
+        "1004": ("Lamp", lamp),
+    }.items():
         write_partnet(root / "partnet", anno_id, category, make())
     write_gltf(root / "3dcompat" / "models" / "0c_001.gltf", chair())  # class 0x0c: chair
     write_gltf(root / "3dcompat" / "models" / "25_001.gltf", table())  # class 0x25: table

@@ -60,7 +60,9 @@ class WriteShardFile(beam.DoFn):
         self.schema = schema
         self.rows_per_group = rows_per_group
 
-    def process(self, keyed_rows: tuple[int, Iterable[tuple[str, ShardRow]]]) -> Iterator[ManifestEntry]:
+    def process(
+        self, keyed_rows: tuple[int, Iterable[tuple[str, ShardRow]]]
+    ) -> Iterator[ManifestEntry]:
         index, rows = keyed_rows
         name = shard_name(index, self.shard_count)
         written: list[tuple[str, str]] = []

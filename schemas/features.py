@@ -17,20 +17,23 @@ SCHEMA_VERSION = 1
 DEFAULT_DINO_DIM = 768
 PARTFIELD_DIM = 448
 
+#: File names of shards inside ``OUT/features/``.
+SHARD_GLOB = "part-*-of-*.parquet"
+
 #: Schema metadata keys (bytes in Arrow metadata; values are JSON).
 META_SCHEMA_VERSION = b"partbank.schema_version"
 META_RUN = b"partbank.run"
 
-PART_TYPE = pa.struct(
-    [("name_raw", pa.string()), ("name", pa.string()), ("part_uid", pa.int32())]
-)
+PART_TYPE = pa.struct([("name_raw", pa.string()), ("name", pa.string()), ("part_uid", pa.int32())])
 
 
 def _per_point(value_type: pa.DataType, width: int | None = None) -> pa.DataType:
     return pa.list_(pa.list_(value_type, width) if width else value_type)
 
 
-def features_schema(dino_dim: int = DEFAULT_DINO_DIM, run_metadata: Mapping | None = None) -> pa.Schema:
+def features_schema(
+    dino_dim: int = DEFAULT_DINO_DIM, run_metadata: Mapping | None = None
+) -> pa.Schema:
     """The v1 feature shard schema.
 
     Args:
@@ -117,9 +120,7 @@ def _per_point_column(
     if pa.types.is_fixed_size_list(item_type):
         width, scalar = item_type.list_size, item_type.value_type
         flat = np.concatenate([np.asarray(a).reshape(-1, width) for a in present]).reshape(-1)
-        values = pa.FixedSizeListArray.from_arrays(
-            pa.array(flat, type=scalar), type=item_type
-        )
+        values = pa.FixedSizeListArray.from_arrays(pa.array(flat, type=scalar), type=item_type)
     else:
         flat = np.concatenate([np.asarray(a).reshape(-1) for a in present])
         values = pa.array(flat, type=item_type)

@@ -20,7 +20,10 @@ MODEL_EXTENSIONS = (".gltf", ".glb")
 
 def read_classes(root: str) -> list[str]:
     """3DCoMPaT++ class names (index = class code) from ``classes.json`` near ``root``."""
-    for candidate in (files.join(root, "classes.json"), files.join(files.parent(root), "classes.json")):
+    for candidate in (
+        files.join(root, "classes.json"),
+        files.join(files.parent(root), "classes.json"),
+    ):
         if files.FileSystems.exists(candidate):
             return json.loads(files.read_bytes(candidate))
     bundled = resources.files("pipelines.sources") / "data" / "3dcompat_classes.json"

@@ -76,6 +76,10 @@ class FileSystemsResolver(trimesh.resolvers.Resolver):
 def load_scene(path: str) -> tuple[trimesh.Scene, str]:
     """Load a mesh file (and the files it references) as a scene.
 
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: the file (or a file it references) cannot be read as a mesh.
+
     Returns:
         The scene and the SHA-256 of the file's bytes followed by its side files' bytes.
     """
@@ -88,9 +92,8 @@ def load_scene(path: str) -> tuple[trimesh.Scene, str]:
             file_type=file_type,
             resolver=resolver,
             force="scene",
+            process=False,  # keep geometry as authored; bad values are reported, not dropped
         )
-    except FileNotFoundError:
-        raise
     except Exception as exc:  # trimesh raises many types for malformed files
         raise ValueError(f"unreadable {file_type} file {path}: {exc}") from exc
     digest = hashlib.sha256(data)

@@ -45,7 +45,9 @@ class Find3DSource(Source):
             split_folder, shape_folder = files.FileSystems.split(folder)
             split = files.FileSystems.split(split_folder)[1]
             inputs.append(
-                SourceInput(self.shape_id(f"{split}/{shape_folder}"), folder, class_name(shape_folder))
+                SourceInput(
+                    self.shape_id(f"{split}/{shape_folder}"), folder, class_name(shape_folder)
+                )
             )
         return sorted(inputs)
 

@@ -41,18 +41,24 @@ class GenericMeshSource(Source):
         if location.lower().endswith(".csv"):
             root = files.parent(location)
             listed = read_path_table(location)
-            paths = [p if posixpath.isabs(p) or "://" in p else files.join(root, p)
-                     for p in listed["path"]]
-            categories = dict(zip(paths, listed["category"]))
+            paths = [
+                p if posixpath.isabs(p) or "://" in p else files.join(root, p)
+                for p in listed["path"]
+            ]
+            categories = dict(zip(paths, listed["category"], strict=True))
         else:
             if files.is_glob(location):
                 root, paths = files.glob_root(location), files.match([location])
             else:
                 root = location
-                paths = files.match(files.join(location, f"**{ext}") for ext in files.MESH_EXTENSIONS)
+                paths = files.match(
+                    files.join(location, f"**{ext}") for ext in files.MESH_EXTENSIONS
+                )
             categories = self._folder_categories(root)
         if not paths:
-            raise FileNotFoundError(f"no mesh files ({', '.join(files.MESH_EXTENSIONS)}) at {location}")
+            raise FileNotFoundError(
+                f"no mesh files ({', '.join(files.MESH_EXTENSIONS)}) at {location}"
+            )
         inputs = []
         for path in paths:
             native_id = posixpath.splitext(files.relative_to(path, root))[0]
@@ -66,9 +72,13 @@ class GenericMeshSource(Source):
         if not files.FileSystems.exists(metadata):
             return {}
         table = read_path_table(metadata)
-        return {files.join(root, p): c for p, c in zip(table["path"], table["category"])}
+        return {
+            files.join(root, p): c for p, c in zip(table["path"], table["category"], strict=True)
+        }
 
     def load(self, source_input: SourceInput) -> ShapeRecord:
         if not source_input.uri.lower().endswith(files.MESH_EXTENSIONS):
-            raise SourceError(f"{source_input.uri}: not a mesh file ({', '.join(files.MESH_EXTENSIONS)})")
+            raise SourceError(
+                f"{source_input.uri}: not a mesh file ({', '.join(files.MESH_EXTENSIONS)})"
+            )
         return mesh_file_record(source_input, self.name, source_input.category, labeled=False)

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-_PCD_TYPES = {("F", 4): "f4", ("F", 8): "f8", ("U", 1): "u1", ("U", 2): "u2", ("U", 4): "u4",
-              ("I", 1): "i1", ("I", 2): "i2", ("I", 4): "i4"}
+_PCD_TYPES = {
+    ("F", 4): "f4",
+    ("F", 8): "f8",
+    ("U", 1): "u1",
+    ("U", 2): "u2",
+    ("U", 4): "u4",
+    ("I", 1): "i1",
+    ("I", 2): "i2",
+    ("I", 4): "i4",
+}
 
 
 def parse_pcd(data: bytes, name: str = "pcd") -> dict[str, np.ndarray]:
@@ -40,7 +48,10 @@ def parse_pcd(data: bytes, name: str = "pcd") -> dict[str, np.ndarray]:
         num_points = int(header["POINTS"][0])
         encoding = header["DATA"][0].lower()
         dtype = np.dtype(
-            [(f, _PCD_TYPES[(t, s)], (c,)) for f, s, t, c in zip(fields, sizes, types, counts)]
+            [
+                (f, _PCD_TYPES[(t, s)], (c,))
+                for f, s, t, c in zip(fields, sizes, types, counts, strict=True)
+            ]
         )
     except (KeyError, IndexError, ValueError) as exc:
         raise ValueError(f"{name}: malformed PCD header ({exc})") from exc
@@ -48,7 +59,7 @@ def parse_pcd(data: bytes, name: str = "pcd") -> dict[str, np.ndarray]:
         table = np.loadtxt(data[offset:].decode().splitlines(), ndmin=2)
         records = np.zeros(num_points, dtype=dtype)
         column = 0
-        for field, count in zip(fields, counts):
+        for field, count in zip(fields, counts, strict=True):
             records[field] = table[:, column : column + count].astype(dtype[field].base)
             column += count
     elif encoding == "binary":

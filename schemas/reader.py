@@ -1,0 +1,164 @@
+"""Reading feature shards: shapes as dicts of numpy arrays, or a torch ``Dataset``.
+
+    from schemas.reader import ShardReader
+    reader = ShardReader("output/features")
+    for shape in reader:                     # dicts of numpy arrays
+        shape["points"]                      # (N, 3) float32
+    dataset = reader.torch_dataset()         # map-style, yields tensors
+
+Per-point columns are converted a record batch at a time (one flatten per column),
+never point by point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from schemas.features import SHARD_GLOB
+
+#: Columns holding one value or vector per point.
+PER_POINT_COLUMNS = (
+    "points",
+    "normals",
+    "face_index",
+    "point_part",
+    "dino",
+    "views_seen",
+    "rgb",
+    "partfield",
+)
+
+
+def shard_files(location: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Shard files of a features folder (or the given files), sorted."""
+    if isinstance(location, (str, Path)):
+        path = Path(location)
+        found = sorted(path.glob(SHARD_GLOB)) if path.is_dir() else [path]
+    else:
+        found = sorted(Path(p) for p in location)
+    if not found:
+        raise FileNotFoundError(f"no feature shards ({SHARD_GLOB}) in {location}")
+    return found
+
+
+def _per_point_arrays(column: pa.ListArray) -> list[np.ndarray | None]:
+    """Split a ``list<...>`` column into one (N,) or (N, D) array per row (None for nulls)."""
+    if column.null_count == len(column):
+        return [None] * len(column)
+    offsets = column.offsets.to_numpy()
+    flat = column.flatten()
+    if pa.types.is_fixed_size_list(flat.type):
+        width = flat.type.list_size
+        values = flat.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+    else:
+        values = flat.to_numpy(zero_copy_only=False)
+    base = offsets[0]
+    valid = column.is_valid().to_numpy(zero_copy_only=False)
+    return [
+        values[offsets[i] - base : offsets[i + 1] - base] if valid[i] else None
+        for i in range(len(column))
+    ]
+
+
+def batch_to_shapes(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """The shapes of a record batch as dicts; absent (null) feature columns are left out."""
+    columns: dict[str, list] = {}
+    for name in batch.schema.names:
+        column = batch.column(name)
+        if name in PER_POINT_COLUMNS:
+            columns[name] = _per_point_arrays(column)
+        elif name == "center":
+            columns[name] = list(column.flatten().to_numpy().reshape(-1, 3))
+        else:
+            columns[name] = column.to_pylist()
+    shapes = []
+    for i in range(batch.num_rows):
+        shape = {name: values[i] for name, values in columns.items() if values[i] is not None}
+        shapes.append(shape)
+    return shapes
+
+
+class ShardReader:
+    """The shapes of a folder of feature shards, in file and row order.
+
+    Args:
+        location: a features folder, one shard file, or a list of shard files.
+        columns: columns to read (default: all).
+    """
+
+    def __init__(
+        self, location: str | Path | Sequence[str | Path], columns: Sequence[str] | None = None
+    ):
+        self.files = shard_files(location)
+        self.columns = list(columns) if columns is not None else None
+        # (file index, row group, row within group) of every shape
+        self._index = []
+        for f, path in enumerate(self.files):
+            file_metadata = pq.ParquetFile(path).metadata
+            for g in range(file_metadata.num_row_groups):
+                self._index.extend((f, g, r) for r in range(file_metadata.row_group(g).num_rows))
+        self._cached_group: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for path in self.files:
+            for batch in pq.ParquetFile(path).iter_batches(columns=self.columns):
+                yield from batch_to_shapes(batch)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        """One shape by position; the last row group read is kept for its neighbours."""
+        file_index, group, row = self._index[index]
+        if self._cached_group is None or self._cached_group[0] != (file_index, group):
+            table = pq.ParquetFile(self.files[file_index]).read_row_group(
+                group, columns=self.columns
+            )
+            shapes = [shape for batch in table.to_batches() for shape in batch_to_shapes(batch)]
+            self._cached_group = ((file_index, group), shapes)
+        return self._cached_group[1][row]
+
+    def torch_dataset(self) -> ShapeDataset:
+        return ShapeDataset(self)
+
+
+class ShapeDataset:
+    """A map-style ``torch.utils.data.Dataset`` over a ``ShardReader``.
+
+    Items are dicts: per-point columns as tensors (``points`` (N, 3) float32,
+    ``point_part`` (N,) int64, ``dino`` (N, D) float16, ...), ``center`` (3,),
+    ``part_names`` (list of canonical names), ``part_uid`` (P,) int64, and the strings.
+    """
+
+    def __init__(self, reader: ShardReader):
+        import torch  # the one place schemas/ needs torch
+
+        self._torch = torch
+        self.reader = reader
+
+    def __len__(self) -> int:
+        return len(self.reader)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        torch = self._torch
+        shape = self.reader[index]
+        item: dict[str, Any] = {}
+        for name, value in shape.items():
+            if name == "point_part":
+                item[name] = torch.from_numpy(value.astype(np.int64))
+            elif name in PER_POINT_COLUMNS or name == "center":
+                item[name] = torch.from_numpy(np.array(value))  # copy: Arrow buffers are read-only
+            elif name == "parts":
+                item["part_names"] = [part["name"] for part in value]
+                item["part_uid"] = torch.tensor(
+                    [part["part_uid"] for part in value], dtype=torch.int64
+                )
+            else:
+                item[name] = value
+        return item

@@ -1,0 +1,139 @@
+"""The features pipeline end to end on Beam's local runner, through the CLI entry point."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+import trimesh
+
+import beam_runner
+from featurizers.sampling import sample_shape
+from pipelines.sources import SOURCES
+from schemas.features import SCHEMA_VERSION
+from schemas.reader import ShardReader
+from tests.dataset_fixtures import DATASETS
+
+
+def run_features(*args: str) -> int:
+    return beam_runner.main(["--pipeline", "features", *args])
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Each source's fixture dataset run twice (3 shapes per shard) into two outputs."""
+    root = tmp_path_factory.mktemp("features")
+    results = {}
+    for name, build in DATASETS.items():
+        folder, failures = build(root / "data")
+        outputs = []
+        for attempt in ("a", "b"):
+            out = root / f"{name}-{attempt}"
+            code = run_features(
+                "--source", name, "--input", str(folder), "--output", str(out),
+                "--featurizers", "none", "--shapes-per-shard", "3",
+            )
+            assert code == 0
+            outputs.append(out)
+        results[name] = (folder, failures, outputs)
+    return results
+
+
+@pytest.mark.parametrize("source_name", sorted(DATASETS))
+def test_every_input_has_a_manifest_row_and_good_ones_a_shard_row(runs, source_name):
+    folder, failures, (out, _) = runs[source_name]
+    manifest = pl.read_parquet(out / "features" / "_manifest.parquet")
+    discovered = {i.shape_id for i in SOURCES[source_name]().discover(str(folder))}
+    assert set(manifest["shape_id"]) == discovered and manifest.height == len(discovered)
+    failed = manifest.filter(pl.col("status") == "failed")
+    assert dict(zip(failed["shape_id"], failed["error"], strict=True)).keys() == failures.keys()
+    for shape_id, error in zip(failed["shape_id"], failed["error"], strict=True):
+        assert failures[shape_id] in error and "\n" not in error
+
+    shapes = list(ShardReader(out / "features"))
+    ok = manifest.filter(pl.col("status") == "ok")
+    assert sorted(s["shape_id"] for s in shapes) == sorted(ok["shape_id"])
+    for shape in shapes:
+        assert shape["points"].shape == (10_000, 3)
+        assert shape["point_part"].shape == (10_000,)
+        assert shape["schema_version"] == SCHEMA_VERSION
+        assert "dino" not in shape and "partfield" not in shape  # null until featurized
+    for shard in ok["shard"].unique():
+        assert (out / "features" / shard).exists()
+    run = json.loads((out / "run.json").read_text())
+    assert run["counts"] == {"ok": ok.height, "failed": failed.height}
+
+
+@pytest.mark.parametrize("source_name", ["partnet", "3dcompat", "glb"])
+def test_point_part_agrees_with_the_face_each_point_lies_on(runs, source_name):
+    folder, _, (out, _) = runs[source_name]
+    source = SOURCES[source_name]()
+    inputs = {i.shape_id: i for i in source.discover(str(folder))}
+    for shape in ShardReader(out / "features"):
+        record = source.load(inputs[shape["shape_id"]])
+        names = [p["name_raw"] for p in shape["parts"]]
+        assert names == list(record.part_names)
+        world = shape["points"].astype(np.float64) * shape["scale"] + shape["center"]
+        geometry = record.geometry
+        # every point lies on the triangle it names, and carries that triangle's part
+        closest = trimesh.triangles.closest_point(geometry.triangles[shape["face_index"]], world)
+        assert np.abs(closest - world).max() < 1e-4 * shape["scale"]
+        np.testing.assert_array_equal(shape["point_part"], record.face_part[shape["face_index"]])
+
+
+def test_find3d_points_keep_their_source_labels(runs):
+    folder, _, (out, _) = runs["find3d"]
+    source = SOURCES["find3d"]()
+    inputs = {i.shape_id: i for i in source.discover(str(folder))}
+    for shape in ShardReader(out / "features"):
+        cloud = source.load(inputs[shape["shape_id"]]).cloud
+        world = shape["points"] * shape["scale"] + shape["center"]
+        np.testing.assert_allclose(world, cloud.points[shape["face_index"]], atol=1e-5)
+        np.testing.assert_array_equal(shape["point_part"], cloud.point_part[shape["face_index"]])
+
+
+@pytest.mark.parametrize("source_name", sorted(DATASETS))
+def test_two_runs_give_identical_points_and_labels(runs, source_name):
+    _, _, (first, second) = runs[source_name]
+    a = {s["shape_id"]: s for s in ShardReader(first / "features")}
+    b = {s["shape_id"]: s for s in ShardReader(second / "features")}
+    assert a.keys() == b.keys() and a
+    for shape_id in a:
+        np.testing.assert_array_equal(a[shape_id]["points"], b[shape_id]["points"])
+        np.testing.assert_array_equal(a[shape_id]["point_part"], b[shape_id]["point_part"])
+
+
+def test_rerun_into_the_same_output_neither_duplicates_nor_loses(tmp_path):
+    folder, _ = DATASETS["partnet"](tmp_path / "data")
+    out = tmp_path / "out"
+    args = ["--source", "partnet", "--input", str(folder), "--output", str(out)]
+    assert run_features(*args, "--shapes-per-shard", "1") == 0
+    assert len(list((out / "features").glob("part-*.parquet"))) == 3
+    assert run_features(*args, "--shapes-per-shard", "2") == 0
+    assert len(list((out / "features").glob("part-*.parquet"))) == 2  # stale ones removed
+    ids = [s["shape_id"] for s in ShardReader(out / "features", columns=["shape_id"])]
+    assert sorted(ids) == ["partnet/101", "partnet/102", "partnet/103"]
+
+
+def test_default_run_uses_the_bundled_samples(tmp_path):
+    assert run_features("--output", str(tmp_path), "--limit", "3") == 0
+    manifest = pl.read_parquet(tmp_path / "features" / "_manifest.parquet")
+    assert manifest.height == 3 and (manifest["status"] == "ok").all()
+
+
+def test_reader_yields_torch_tensors(runs):
+    _, _, (out, _) = runs["3dcompat"]
+    dataset = ShardReader(out / "features").torch_dataset()
+    item = dataset[len(dataset) - 1]
+    assert tuple(item["points"].shape) == (10_000, 3)
+    assert str(item["point_part"].dtype) == "torch.int64"
+    assert len(item["part_names"]) == len(item["part_uid"]) > 0
+    expected = sample_shape(
+        SOURCES["3dcompat"]().load(
+            next(i for i in SOURCES["3dcompat"]().discover(str(runs["3dcompat"][0]))
+                 if i.shape_id == item["shape_id"])
+        )
+    )
+    np.testing.assert_array_equal(item["points"].numpy(), expected.points)
