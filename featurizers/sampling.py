@@ -146,9 +146,7 @@ def _mesh_colors(
 DEFAULT_COLOR = np.array([102, 102, 102], dtype=np.uint8)
 
 
-def surface_color(
-    mesh: trimesh.Trimesh, face: np.ndarray, barycentric: np.ndarray
-) -> np.ndarray:
+def surface_color(mesh: trimesh.Trimesh, face: np.ndarray, barycentric: np.ndarray) -> np.ndarray:
     """Color of a mesh's surface at points given by face and barycentric coordinates.
 
     Texture colors are multiplied by the material's base color factor (glTF PBR) or

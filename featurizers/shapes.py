@@ -99,6 +99,9 @@ class ShapeRecord:
         vertex_offsets = np.concatenate([[0], np.cumsum(vertex_counts)[:-1]]).astype(np.int64)
         vertices = np.concatenate([np.asarray(p.mesh.vertices) for p in self.pieces])
         faces = np.concatenate(
-            [np.asarray(p.mesh.faces) + off for p, off in zip(self.pieces, vertex_offsets)]
+            [
+                np.asarray(p.mesh.faces) + off
+                for p, off in zip(self.pieces, vertex_offsets, strict=True)
+            ]
         )
         return trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
