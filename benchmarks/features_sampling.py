@@ -1,0 +1,98 @@
+"""Throughput of load + sample + write (``--featurizers none``).
+
+Prints, on this machine:
+  * per-stage milliseconds per shape over the bundled samples (in process, no Beam);
+  * end-to-end shapes/s of ``beam_runner.py --pipeline features`` on a PartNet-format
+    folder of ``--shapes`` generated shapes (local FnApiRunner, one process).
+
+    python benchmarks/features_sampling.py [--shapes 200] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import beam_runner
+from featurizers.sampling import sample_shape
+from pipelines import sample_data
+from pipelines.features import SampledShape, to_shard_row
+from pipelines.sources import SOURCES
+from schemas.features import features_schema, shard_table
+
+
+def stage_timings(repeats: int) -> None:
+    inputs = [
+        (SOURCES[name](), source_input)
+        for name in SOURCES
+        for source_input in SOURCES[name]().discover(str(sample_data.SAMPLES_DIR / name))
+    ]
+    schema = features_schema()
+    load = sample = write = 0.0
+    for _ in range(repeats):
+        for source, source_input in inputs:
+            t0 = time.perf_counter()
+            record = source.load(source_input)
+            t1 = time.perf_counter()
+            points = sample_shape(record)
+            t2 = time.perf_counter()
+            _, (_, row) = to_shard_row(SampledShape(0, source_input, record, points), "bench")
+            pq.write_table(shard_table([row], schema), io.BytesIO(), compression="zstd")
+            t3 = time.perf_counter()
+            load, sample, write = load + t1 - t0, sample + t2 - t1, write + t3 - t2
+    count = repeats * len(inputs)
+    print(f"bundled samples ({len(inputs)} shapes x {repeats}), ms/shape:")
+    print(f"  load   {1000 * load / count:7.2f}")
+    print(f"  sample {1000 * sample / count:7.2f}  (10,000 points)")
+    print(f"  write  {1000 * write / count:7.2f}  (Arrow table + zstd Parquet)")
+    total = load + sample + write
+    print(f"  total  {1000 * total / count:7.2f}  -> {count / total:.1f} shapes/s")
+
+
+def pipeline_throughput(shape_count: int) -> None:
+    makers = list(sample_data.SHAPES.items())
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "data_v0"
+        for i in range(shape_count):
+            category, make = makers[i % len(makers)]
+            sample_data.write_partnet(data, f"{10_000 + i}", category.title(), make())
+        start = time.perf_counter()
+        code = beam_runner.main(
+            [
+                "--pipeline",
+                "features",
+                "--source",
+                "partnet",
+                "--input",
+                str(data),
+                "--output",
+                str(Path(tmp) / "out"),
+            ]
+        )
+        seconds = time.perf_counter() - start
+    assert code == 0
+    print(
+        f"pipeline end to end: {shape_count} PartNet-format shapes in {seconds:.2f} s "
+        f"-> {shape_count / seconds:.1f} shapes/s (FnApiRunner, 1 worker, incl. startup)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shapes", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    stage_timings(args.repeats)
+    pipeline_throughput(args.shapes)
+
+
+if __name__ == "__main__":
+    main()
