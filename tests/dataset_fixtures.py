@@ -7,6 +7,7 @@ with a fragment of the reason the manifest should give.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,8 @@ def partnet_dataset(root: Path) -> tuple[Path, dict[str, str]]:
     (missing / "objs" / "new-1.obj").unlink()
     nan = sample_data.write_partnet(folder, "903", "Mug", sample_data.mug())
     obj = nan / "objs" / "new-0.obj"
-    obj.write_text(obj.read_text().replace("v ", "v nan ", 1).replace("v nan ", "v nan nan nan\nv ", 1))
+    first_vertex = re.compile(r"^v .*$", re.MULTILINE)
+    obj.write_text(first_vertex.sub("v nan 0 0", obj.read_text(), count=1))
     flat = sample_data.write_partnet(folder, "904", "Mug", sample_data.mug())
     for obj in (flat / "objs").glob("*.obj"):
         obj.write_text("v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n")

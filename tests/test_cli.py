@@ -37,7 +37,9 @@ def test_pipeline_help_lists_its_own_options(capsys):
 
 
 def test_unknown_flag_is_an_error(capsys, tmp_path):
-    code = beam_runner.main(["--pipeline", "features", "--output", str(tmp_path), "--colour", "red"])
+    code = beam_runner.main(
+        ["--pipeline", "features", "--output", str(tmp_path), "--colour", "red"]
+    )
     assert code == 2
     assert "--colour" in capsys.readouterr().err
     assert not (tmp_path / "features").exists()
@@ -45,8 +47,18 @@ def test_unknown_flag_is_an_error(capsys, tmp_path):
 
 def test_beam_flags_pass_through(tmp_path):
     code = beam_runner.main(
-        ["--pipeline", "features", "--output", str(tmp_path), "--limit", "1",
-         "--runner", "FnApiRunner", "--direct_num_workers", "1"]
+        [
+            "--pipeline",
+            "features",
+            "--output",
+            str(tmp_path),
+            "--limit",
+            "1",
+            "--runner",
+            "FnApiRunner",
+            "--direct_num_workers",
+            "1",
+        ]
     )
     assert code == 0
 
@@ -71,6 +83,10 @@ def test_bad_inputs_stop_before_any_work_with_one_line(args, message, tmp_path, 
 def test_script_runs_as_a_command():
     result = subprocess.run(
         [sys.executable, "beam_runner.py", "--help"],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0 and "features" in result.stdout

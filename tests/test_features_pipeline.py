@@ -32,8 +32,16 @@ def runs(tmp_path_factory):
         for attempt in ("a", "b"):
             out = root / f"{name}-{attempt}"
             code = run_features(
-                "--source", name, "--input", str(folder), "--output", str(out),
-                "--featurizers", "none", "--shapes-per-shard", "3",
+                "--source",
+                name,
+                "--input",
+                str(folder),
+                "--output",
+                str(out),
+                "--featurizers",
+                "none",
+                "--shapes-per-shard",
+                "3",
             )
             assert code == 0
             outputs.append(out)
@@ -132,8 +140,11 @@ def test_reader_yields_torch_tensors(runs):
     assert len(item["part_names"]) == len(item["part_uid"]) > 0
     expected = sample_shape(
         SOURCES["3dcompat"]().load(
-            next(i for i in SOURCES["3dcompat"]().discover(str(runs["3dcompat"][0]))
-                 if i.shape_id == item["shape_id"])
+            next(
+                i
+                for i in SOURCES["3dcompat"]().discover(str(runs["3dcompat"][0]))
+                if i.shape_id == item["shape_id"]
+            )
         )
     )
     np.testing.assert_array_equal(item["points"].numpy(), expected.points)

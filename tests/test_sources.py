@@ -58,7 +58,10 @@ def test_3dcompat_category_from_class_code_and_node_names_as_parts(datasets):
     assert by_id["3dcompat/25_002"].category == "table"
     record = source.load(by_id["3dcompat/0c_001"])
     assert set(record.part_names) == {
-        "seat_single_surface", "back_single_surface", "arm_sofa_style", "leg"
+        "seat_single_surface",
+        "back_single_surface",
+        "arm_sofa_style",
+        "leg",
     }
     leg = record.part_names.index("leg")
     assert sum(p.part == leg for p in record.pieces) == 4  # repeated node names, one part
@@ -109,7 +112,7 @@ def test_pcd_round_trip_ascii_and_binary():
     np.testing.assert_array_equal(decoded["normals"], normals)
     np.testing.assert_array_equal(decoded["colors"], colors)
     ascii_pcd = (
-        "VERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\nWIDTH 2\nHEIGHT 1\n"
-        "POINTS 2\nDATA ascii\n0 1 2\n3 4 5\n"
-    ).encode()
+        b"VERSION 0.7\nFIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nCOUNT 1 1 1\nWIDTH 2\nHEIGHT 1\n"
+        b"POINTS 2\nDATA ascii\n0 1 2\n3 4 5\n"
+    )
     np.testing.assert_array_equal(parse_pcd(ascii_pcd)["points"], [[0, 1, 2], [3, 4, 5]])
