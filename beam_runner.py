@@ -70,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
+    )
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # keep partbank's progress readable
     return module.run(PipelineOptions(rest))
 
 
