@@ -1,0 +1,39 @@
+"""PartField geometry features: a pure-PyTorch port of PartField's feature network.
+
+Upstream: https://github.com/nv-tlabs/PartField (NVIDIA). Official weights:
+``mikaelaangel/partfield-ckpt`` (``model_objaverse.ckpt``) on the Hugging Face hub, under
+NVIDIA's non-commercial license.
+
+Typical use::
+
+    model = PartField().load_checkpoint(path).eval()
+    points = torch.from_numpy(sample_points(mesh))             # (100000, 3)
+    feats = model.features(points, torch.from_numpy(from_partbank_frame(xyz_norm)))
+"""
+
+from featurizers.partfield.checkpoint import CheckpointError
+from featurizers.partfield.config import PartFieldConfig
+from featurizers.partfield.model import PartField, query_triplane
+from featurizers.partfield.preprocess import (
+    DEFAULT_NUM_POINTS,
+    EXTENT,
+    from_partbank_frame,
+    normalization,
+    normalize_mesh,
+    normalize_points,
+    sample_points,
+)
+
+__all__ = [
+    "DEFAULT_NUM_POINTS",
+    "EXTENT",
+    "CheckpointError",
+    "PartField",
+    "PartFieldConfig",
+    "from_partbank_frame",
+    "normalization",
+    "normalize_mesh",
+    "normalize_points",
+    "query_triplane",
+    "sample_points",
+]
