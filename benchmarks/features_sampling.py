@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import beam_runner
 from featurizers.sampling import sample_shape
 from pipelines import sample_data
-from pipelines.features import SampledShape, to_shard_row
+from pipelines.features import SampledShape, ToShardRow
 from pipelines.sources import SOURCES
 from schemas.features import features_schema, shard_table
 
@@ -36,6 +36,8 @@ def stage_timings(repeats: int) -> None:
         for source_input in SOURCES[name]().discover(str(sample_data.SAMPLES_DIR / name))
     ]
     schema = features_schema()
+    to_row = ToShardRow("bench", ontology=None)
+    to_row.setup()
     load = sample = write = 0.0
     for _ in range(repeats):
         for source, source_input in inputs:
@@ -44,7 +46,7 @@ def stage_timings(repeats: int) -> None:
             t1 = time.perf_counter()
             points = sample_shape(record)
             t2 = time.perf_counter()
-            _, (_, row) = to_shard_row(SampledShape(0, source_input, record, points), "bench")
+            _, (_, row) = next(to_row.process(SampledShape(0, source_input, record, points)))
             pq.write_table(shard_table([row], schema), io.BytesIO(), compression="zstd")
             t3 = time.perf_counter()
             load, sample, write = load + t1 - t0, sample + t2 - t1, write + t3 - t2

@@ -1,0 +1,10 @@
+"""Ontology unification: one category/part vocabulary over several 3D part datasets.
+
+Plain Python on numpy, polars, Arrow and faiss (no Beam): vocabulary readers,
+normalization rules, describers, embedders, candidate search, verification,
+grouping, canonical names, and ``AliasMap``, the name resolver inference code uses.
+"""
+
+from ontology.alias_map import AliasMap, CanonicalPart, UnknownNameError
+
+__all__ = ["AliasMap", "CanonicalPart", "UnknownNameError"]

@@ -1,12 +1,13 @@
-"""The features pipeline: meshes -> Parquet shards of sampled, labelled points.
+"""The features pipeline: meshes -> Parquet shards of sampled, labelled, featurized points.
 
 Graph::
 
-    inputs (discovered up front, sorted, assigned to shards)
-      -> Reshuffle -> LoadAndSample (source reader + surface sampling; failures tagged)
-      -> ToShardRow -> GroupByKey(shard) -> WriteShardFile
-      -> manifest (ok rows from the writer + failed rows) -> _manifest.parquet
-    then run.json with config, versions, counts and timings.
+    tasks (inputs discovered up front, sorted, assigned to shards)
+      -> Reshuffle -> LoadAndSample (source reader + surface sampling)
+      -> [PartField: inputs -> RunInference -> attach]      (--featurizers partfield)
+      -> ToShardRow (ontology names) -> GroupByKey(shard) -> WriteShardFile
+      -> manifest (ok rows from the writer + failed rows of every stage)
+    then run.json: config, versions, models, device, counts and timings.
 """
 
 from __future__ import annotations
@@ -19,37 +20,51 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from importlib import metadata, resources
 from typing import Any
 
 import apache_beam as beam
 import polars as pl
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from featurizers.sampling import DEFAULT_NUM_POINTS, SurfaceSample, sample_shape
-from featurizers.shapes import ShapeRecord
+from featurizers.partfield import DEFAULT_NUM_POINTS as PARTFIELD_POINTS
+from featurizers.sampling import DEFAULT_NUM_POINTS
+from featurizers.weights import ModelUnavailableError, hub_file, pick_device
+from ontology.alias_map import AliasMap
+from pipelines.featurize import PartFieldFeatures
 from pipelines.options import CommonOptions
+from pipelines.shapes import (
+    FAILED,
+    UNRESOLVED_NAMES,
+    GuardedStep,
+    ShapeTask,
+    ToShardRow,
+    load_and_sample,
+)
 from pipelines.sinks import (
     MANIFEST_FILE,
-    ManifestEntry,
     WriteShardFile,
     remove_stale_shards,
     write_json,
     write_manifest,
 )
 from pipelines.sources import SOURCES, SourceInput
-from schemas.features import SCHEMA_VERSION, Part, ShardRow, features_schema
+from schemas.features import SCHEMA_VERSION, features_schema
 
 LOGGER = logging.getLogger(__name__)
 
 #: Featurizers this version can run (``none`` = sampling and labels only).
-FEATURIZERS: tuple[str, ...] = ()
+FEATURIZERS: tuple[str, ...] = ("partfield",)
+#: Featurizers that run a model (``--models``, ``--device`` apply to them).
+MODEL_FEATURIZERS = frozenset({"partfield"})
 #: Bumped when sampling changes the numbers it produces (part of the config hash).
 SAMPLER_VERSION = 1
+#: The official PartField weights on the Hugging Face hub.
+PARTFIELD_HUB_FILE = ("mikaelaangel/partfield-ckpt", "model_objaverse.ckpt")
 
 
 class FeaturesOptions(PipelineOptions):
@@ -78,7 +93,38 @@ class FeaturesOptions(PipelineOptions):
             "--featurizers",
             default="none",
             help="comma-separated featurizers to run, or 'none' (default); "
-            f"available: {', '.join(FEATURIZERS) or 'none'}",
+            f"available: {', '.join(FEATURIZERS)}",
+        )
+        parser.add_argument(
+            "--models",
+            choices=("pretrained", "random-init"),
+            default="pretrained",
+            help="pretrained weights (default; local or Hugging Face cache, downloaded on "
+            "first use) or random-init: the real architectures with random weights, for "
+            "offline smoke runs (marked in run.json and the shards' metadata)",
+        )
+        parser.add_argument(
+            "--device", choices=("auto", "cpu", "cuda"), default="auto", help="model device"
+        )
+        parser.add_argument(
+            "--partfield-checkpoint",
+            dest="partfield_checkpoint",
+            default=None,
+            help="local PartField checkpoint (state_dict or Lightning .ckpt); default: "
+            f"{'/'.join(PARTFIELD_HUB_FILE)} from the Hugging Face hub",
+        )
+        parser.add_argument(
+            "--partfield-points",
+            dest="partfield_points",
+            type=int,
+            default=PARTFIELD_POINTS,
+            help="surface samples fed to PartField's encoder (default %(default)s)",
+        )
+        parser.add_argument(
+            "--ontology",
+            default=None,
+            help="output folder of --pipeline ontology (or its alias_log.jsonl): fills the "
+            "canonical category, part names and part_uid",
         )
         parser.add_argument(
             "--limit", type=int, default=None, help="process only the first N inputs (sorted)"
@@ -114,6 +160,11 @@ class FeaturesConfig:
     inputs: tuple[tuple[str, str], ...]  # (source, location)
     num_points: int
     featurizers: tuple[str, ...]
+    models: str
+    device: str
+    partfield_checkpoint: str | None
+    partfield_points: int
+    ontology: str | None
     limit: int | None
     shapes_per_shard: int
     shapes_per_row_group: int
@@ -135,10 +186,11 @@ class FeaturesConfig:
         if unknown:
             raise ConfigError(
                 f"--featurizers: unknown or unavailable {', '.join(unknown)} "
-                f"(available: {', '.join(FEATURIZERS) or 'none'})"
+                f"(available: {', '.join(FEATURIZERS)})"
             )
         for flag, value in (
             ("--num-points", own.num_points),
+            ("--partfield-points", own.partfield_points),
             ("--shapes-per-shard", own.shapes_per_shard),
             ("--shapes-per-row-group", own.shapes_per_row_group),
         ):
@@ -146,11 +198,21 @@ class FeaturesConfig:
                 raise ConfigError(f"{flag} must be at least 1, got {value}")
         if own.limit is not None and own.limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {own.limit}")
+        if own.ontology:
+            try:
+                AliasMap.load(own.ontology)
+            except (OSError, ValueError) as exc:
+                raise ConfigError(f"--ontology {own.ontology}: {exc}") from exc
         return cls(
             output=options.view_as(CommonOptions).output,
             inputs=inputs,
             num_points=own.num_points,
-            featurizers=names,
+            featurizers=tuple(sorted(set(names))),
+            models=own.models,
+            device=own.device,
+            partfield_checkpoint=own.partfield_checkpoint,
+            partfield_points=own.partfield_points,
+            ontology=own.ontology,
             limit=own.limit,
             shapes_per_shard=own.shapes_per_shard,
             shapes_per_row_group=own.shapes_per_row_group,
@@ -160,19 +222,68 @@ class FeaturesConfig:
     def features_dir(self) -> str:
         return FileSystems.join(self.output, "features")
 
+    @property
+    def random_init(self) -> bool:
+        return self.models == "random-init" and bool(MODEL_FEATURIZERS & set(self.featurizers))
+
+    def with_weights(self) -> FeaturesConfig:
+        """The config with every model's weights located (downloaded if need be).
+
+        Raises:
+            ModelUnavailableError: weights missing; the message says how to provide them.
+        """
+        if "partfield" not in self.featurizers or self.models == "random-init":
+            return self
+        if self.partfield_checkpoint:
+            if not FileSystems.exists(self.partfield_checkpoint):
+                raise ModelUnavailableError(
+                    f"--partfield-checkpoint {self.partfield_checkpoint}: no such file"
+                )
+            return self
+        repo, filename = PARTFIELD_HUB_FILE
+        path = hub_file(
+            repo, filename, what="PartField weights", local_flag="--partfield-checkpoint"
+        )
+        return type(self)(**{**asdict(self), "partfield_checkpoint": str(path)})
+
     def numeric_config(self) -> dict[str, Any]:
         """Every option that changes the numbers in a shard."""
-        return {
+        config: dict[str, Any] = {
             "num_points": self.num_points,
-            "featurizers": sorted(self.featurizers),
+            "featurizers": list(self.featurizers),
             "sampler_version": SAMPLER_VERSION,
             "schema_version": SCHEMA_VERSION,
+            "ontology": self.ontology_fingerprint(),
         }
+        if MODEL_FEATURIZERS & set(self.featurizers):
+            config["models"] = self.models
+        if "partfield" in self.featurizers:
+            config["partfield_points"] = self.partfield_points
+            config["partfield_weights"] = (
+                None
+                if self.models == "random-init"
+                else _file_fingerprint(self.partfield_checkpoint)
+            )
+        return config
+
+    def ontology_fingerprint(self) -> str | None:
+        """SHA-256 of the alias log the names are resolved with (None without ontology)."""
+        if not self.ontology:
+            return None
+        return hashlib.sha256(AliasMap.log_path(self.ontology).read_bytes()).hexdigest()
 
     @property
     def config_hash(self) -> str:
         canonical = json.dumps(self.numeric_config(), sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def _file_fingerprint(path: str | None) -> str | None:
+    """Name and size of a weights file: cheap, and changes when the weights do."""
+    if not path:
+        return None
+    (match,) = FileSystems.match([path])[0].metadata_list
+    return f"{FileSystems.split(path)[1]}:{match.size_in_bytes}"
 
 
 def discover_inputs(config: FeaturesConfig) -> list[SourceInput]:
@@ -196,79 +307,8 @@ def discover_inputs(config: FeaturesConfig) -> list[SourceInput]:
     return found[: config.limit]
 
 
-@dataclass
-class SampledShape:
-    """A shape moving through the graph: its record, its sample and its shard."""
-
-    shard: int
-    source_input: SourceInput
-    record: ShapeRecord
-    sample: SurfaceSample
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception as one line: its type and message."""
-    message = " ".join(str(exc).split()) or repr(exc)
-    return f"{type(exc).__name__}: {message}"
-
-
-class LoadAndSample(beam.DoFn):
-    """Reads one input with its source and samples its surface.
-
-    Main output: ``SampledShape``; tagged output ``failed``: ``ManifestEntry`` rows.
-    """
-
-    FAILED = "failed"
-
-    def __init__(self, num_points: int):
-        self.num_points = num_points
-        self.loaded = Metrics.counter("features", "shapes_sampled")
-        self.failed = Metrics.counter("features", "shapes_failed")
-
-    def process(self, element: tuple[int, SourceInput]) -> Iterator[Any]:
-        shard, source_input = element
-        source = SOURCES[source_input.shape_id.split("/", 1)[0]]()
-        try:
-            record = source.load(source_input)
-            sample = sample_shape(record, self.num_points)
-        except Exception as exc:  # any bad input becomes a failed manifest row
-            reason = one_line(exc)
-            LOGGER.warning("failed %s (%s): %s", source_input.shape_id, source_input.uri, reason)
-            self.failed.inc()
-            yield beam.pvalue.TaggedOutput(
-                self.FAILED,
-                ManifestEntry(source_input.shape_id, source_input.uri, "failed", reason),
-            )
-            return
-        self.loaded.inc()
-        yield SampledShape(shard, source_input, record, sample)
-
-
-def to_shard_row(shape: SampledShape, config_hash: str) -> tuple[int, tuple[str, ShardRow]]:
-    """(shard, (uri, row)) for the shard writer."""
-    record, sample = shape.record, shape.sample
-    return shape.shard, (
-        shape.source_input.uri,
-        ShardRow(
-            shape_id=record.shape_id,
-            source=record.source,
-            category_raw=record.category_raw,
-            category=record.category_raw,
-            mesh_sha256=record.mesh_sha256,
-            config_hash=config_hash,
-            center=sample.center,
-            scale=sample.scale,
-            points=sample.points,
-            normals=sample.normals,
-            face_index=sample.face_index,
-            point_part=sample.point_part,
-            parts=tuple(Part(name, name) for name in record.part_names),
-        ),
-    )
-
-
 class FeaturesPipeline(beam.PTransform):
-    """Inputs -> shard files and manifest entries (a PCollection of ``ManifestEntry``)."""
+    """Inputs -> shard files; returns the manifest entries (a PCollection of ``ManifestEntry``)."""
 
     def __init__(self, config: FeaturesConfig, inputs: list[SourceInput], run_metadata: dict):
         super().__init__()
@@ -282,19 +322,31 @@ class FeaturesPipeline(beam.PTransform):
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         config = self.config
-        keyed = [(i // config.shapes_per_shard, item) for i, item in enumerate(self.inputs)]
+        tasks = [
+            ShapeTask(i // config.shapes_per_shard, source_input)
+            for i, source_input in enumerate(self.inputs)
+        ]
         sampled = (
             pbegin
-            | "Inputs" >> beam.Create(keyed)
+            | "Inputs" >> beam.Create(tasks)
             | "Distribute" >> beam.Reshuffle()
             | "LoadAndSample"
-            >> beam.ParDo(LoadAndSample(config.num_points)).with_outputs(
-                LoadAndSample.FAILED, main="ok"
-            )
+            >> beam.ParDo(
+                GuardedStep("load", partial(load_and_sample, num_points=config.num_points))
+            ).with_outputs(FAILED, main="ok")
         )
+        shapes, failures = sampled.ok, [sampled[FAILED]]
+        if "partfield" in config.featurizers:
+            shapes, failed = shapes | "PartField" >> PartFieldFeatures(
+                config.partfield_checkpoint,
+                config.partfield_points,
+                config.device,
+                batch_size=8 if pick_device(config.device).type == "cuda" else 1,
+            )
+            failures.append(failed)
         written = (
-            sampled.ok
-            | "ToShardRow" >> beam.Map(to_shard_row, config.config_hash)
+            shapes
+            | "ToShardRow" >> beam.ParDo(ToShardRow(config.config_hash, config.ontology))
             | "GroupByShard" >> beam.GroupByKey()
             | "WriteShards"
             >> beam.ParDo(
@@ -306,13 +358,19 @@ class FeaturesPipeline(beam.PTransform):
                 )
             )
         )
-        return (written, sampled[LoadAndSample.FAILED]) | "Manifest" >> beam.Flatten()
+        return (written, *failures) | "Manifest" >> beam.Flatten()
+
+
+def counter_total(result: beam.runners.runner.PipelineResult, name: str) -> int:
+    """The committed total of a pipeline counter (0 when it never incremented)."""
+    counters = result.metrics().query(MetricsFilter().with_name(name))["counters"]
+    return sum(counter.committed or 0 for counter in counters)
 
 
 def versions() -> dict[str, str]:
     """Versions of Python and the libraries that shape the outputs."""
     found = {"python": platform.python_version()}
-    for package in ("partbank", "apache-beam", "numpy", "pyarrow", "trimesh", "polars"):
+    for package in ("partbank", "apache-beam", "numpy", "pyarrow", "trimesh", "polars", "torch"):
         try:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
@@ -324,30 +382,38 @@ def run(options: PipelineOptions) -> int:
     """Run the features pipeline; returns 0 when at least one shape was written."""
     started = time.time()
     try:
-        config = FeaturesConfig.from_options(options)
+        config = FeaturesConfig.from_options(options).with_weights()
         inputs = discover_inputs(config)
-    except ConfigError as exc:
+    except (ConfigError, ModelUnavailableError) as exc:
         print(f"beam_runner.py --pipeline features: {exc}", file=sys.stderr)
         return 2
     LOGGER.info(
-        "features: %d inputs from %s -> %s",
+        "features: %d inputs from %s -> %s (featurizers: %s)",
         len(inputs),
         ", ".join(f"{s}:{loc}" for s, loc in config.inputs),
         config.features_dir,
+        ", ".join(config.featurizers) or "none",
     )
     run_metadata = {
         "config": config.numeric_config(),
         "config_hash": config.config_hash,
+        "models": ("random-init" if config.random_init else "pretrained")
+        if MODEL_FEATURIZERS & set(config.featurizers)
+        else None,
         "versions": versions(),
     }
+    if config.random_init:
+        LOGGER.warning("features: --models random-init: features come from RANDOM weights")
 
-    with beam.Pipeline(options=options) as pipeline:
-        _ = (
-            pipeline
-            | "Features" >> FeaturesPipeline(config, inputs, run_metadata)
-            | "CollectManifest" >> beam.combiners.ToList()
-            | "WriteManifest" >> beam.Map(write_manifest, config.features_dir)
-        )
+    pipeline = beam.Pipeline(options=options)
+    _ = (
+        pipeline
+        | "Features" >> FeaturesPipeline(config, inputs, run_metadata)
+        | "CollectManifest" >> beam.combiners.ToList()
+        | "WriteManifest" >> beam.Map(write_manifest, config.features_dir)
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
 
     manifest = pl.read_parquet(FileSystems.join(config.features_dir, MANIFEST_FILE))
     written_shards = manifest.filter(pl.col("status") == "ok")["shard"].unique().to_list()
@@ -358,8 +424,10 @@ def run(options: PipelineOptions) -> int:
         **run_metadata,
         "options": asdict(config),
         "runner": options.view_as(StandardOptions).runner,
+        "device": str(pick_device(config.device)) if run_metadata["models"] else None,
         "inputs": len(inputs),
         "counts": {status: counts.get(status, 0) for status in ("ok", "failed")},
+        UNRESOLVED_NAMES: counter_total(result, UNRESOLVED_NAMES),
         "shards": sorted(written_shards),
         "removed_stale_shards": stale,
         "seconds": round(time.time() - started, 3),

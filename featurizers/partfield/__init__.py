@@ -17,6 +17,7 @@ from featurizers.partfield.model import PartField, query_triplane
 from featurizers.partfield.preprocess import (
     DEFAULT_NUM_POINTS,
     EXTENT,
+    encoder_points,
     from_partbank_frame,
     normalization,
     normalize_mesh,
@@ -30,6 +31,7 @@ __all__ = [
     "CheckpointError",
     "PartField",
     "PartFieldConfig",
+    "encoder_points",
     "from_partbank_frame",
     "normalization",
     "normalize_mesh",

@@ -73,3 +73,30 @@ def from_partbank_frame(xyz_norm: np.ndarray) -> np.ndarray:
     cloud's points for point clouds); only the scale differs.
     """
     return np.asarray(xyz_norm, dtype=np.float32) * np.float32(EXTENT)
+
+
+def encoder_points(
+    surface: trimesh.Trimesh | np.ndarray,
+    center: np.ndarray,
+    scale: float,
+    num_points: int = DEFAULT_NUM_POINTS,
+    seed: int | None = 0,
+) -> np.ndarray:
+    """The encoder's input for a shape normalized by partbank's ``(center, scale)``.
+
+    Uses partbank's bounding box so that ``from_partbank_frame`` maps the shape's sampled
+    points exactly into the same frame.
+
+    Args:
+        surface: the shape's triangle mesh (sampled area-weighted, ``num_points`` samples)
+            or its (P, 3) point cloud (used whole), in source units.
+        center: (3,) bbox center; scale: longest bbox side (partbank's normalization).
+
+    Returns:
+        (P, 3) float32 points in PartField's frame.
+    """
+    if isinstance(surface, trimesh.Trimesh):
+        points, _ = trimesh.sample.sample_surface(surface, num_points, seed=seed)
+    else:
+        points = np.asarray(surface)
+    return from_partbank_frame((np.asarray(points, dtype=np.float64) - center) / scale)

@@ -1,0 +1,153 @@
+"""Name resolution for inference and the features pipeline: legacy name -> canonical.
+
+>>> aliases = AliasMap.load("OUT/ontology")        # or the alias_log.jsonl itself
+>>> aliases.resolve_category("StorageFurniture")
+'storage_furniture'
+>>> aliases.resolve("Bed", "bed_headboard")
+CanonicalPart(category='bed', part='bed_headboard', part_uid=17)
+
+Names resolve by their exact raw spelling, the canonical spelling, or any spelling with
+the same match key (case, separators, category prefix, instance numbers, plural:
+``"Bed Headboard"``, ``"headboard_2"``). Lookups are dictionary hits; unknown names
+raise ``UnknownNameError`` (a ``KeyError``) naming the closest known names.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import NamedTuple
+
+import polars as pl
+
+from ontology.errors import one_line
+from ontology.normalize import (
+    canonical_spelling,
+    category_key,
+    category_prefixes,
+    match_key,
+    part_tokens,
+)
+from schemas.ontology import CANONICAL, MERGE
+
+ALIAS_LOG = "alias_log.jsonl"
+_COLUMNS = {
+    "kind": pl.String,
+    "category": pl.String,
+    "alias": pl.String,
+    "canonical": pl.String,
+    "key": pl.String,
+    "decision": pl.String,
+    "part_uid": pl.Int32,
+}
+_SUGGESTIONS = 5
+
+
+class CanonicalPart(NamedTuple):
+    """A resolved part: canonical category and part name, and its row in ``parts.parquet``."""
+
+    category: str
+    part: str
+    part_uid: int
+
+
+class UnknownNameError(KeyError):
+    """A name the ontology does not know (or cannot tell apart); says what is close."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class AliasMap:
+    """Every alias resolution of an ontology, indexed for O(1) lookups."""
+
+    def __init__(self, log: pl.DataFrame) -> None:
+        """Index an alias log table (columns of ``_COLUMNS``); use ``load`` to read one."""
+        resolved = log.filter(pl.col("decision").is_in([CANONICAL, MERGE]))
+        categories = resolved.filter(pl.col("kind") == "category")
+        self._category_by_name: dict[str, str] = {}
+        self._category_by_key: dict[str, set[str]] = {}
+        aliases: dict[str, set[str]] = {}
+        for alias, canonical in categories.select("alias", "canonical").iter_rows():
+            for spelling in (alias, canonical):
+                self._category_by_name[spelling] = canonical
+                self._category_by_key.setdefault(category_key(spelling), set()).add(canonical)
+            aliases.setdefault(canonical, set()).add(alias)
+        self._prefixes = {
+            canonical: category_prefixes(names | {canonical})
+            for canonical, names in aliases.items()
+        }
+
+        parts = resolved.filter(pl.col("kind") == "part")
+        self._part_by_name: dict[tuple[str, str], CanonicalPart] = {}
+        self._part_by_key: dict[tuple[str, str], set[CanonicalPart]] = {}
+        for category, alias, canonical, key, uid in parts.select(
+            "category", "alias", "canonical", "key", "part_uid"
+        ).iter_rows():
+            part = CanonicalPart(category, canonical, uid)
+            self._part_by_name[category, alias] = part
+            self._part_by_name[category, canonical] = part
+            self._part_by_key.setdefault((category, key), set()).add(part)
+
+    @staticmethod
+    def log_path(path: str | Path) -> Path:
+        """The alias log meant by ``path``: the log, its folder, or the pipeline's output."""
+        path = Path(path)
+        if path.is_dir():
+            nested = path / "ontology" / ALIAS_LOG
+            path = nested if nested.exists() else path / ALIAS_LOG
+        if not path.is_file():
+            raise FileNotFoundError(f"no alias log at {path}")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> AliasMap:
+        """Read an alias log (see ``log_path``); ``ValueError`` if it is not one."""
+        log = cls.log_path(path)
+        try:
+            return cls(pl.read_ndjson(log, schema=_COLUMNS))
+        except pl.exceptions.PolarsError as error:
+            raise ValueError(f"{log}: not an alias log: {one_line(error)}") from error
+
+    def resolve_category(self, name: str) -> str:
+        """The canonical category of a raw category name."""
+        canonical = self._category_by_name.get(name)
+        if canonical is not None:
+            return canonical
+        matches = self._category_by_key.get(category_key(name), set())
+        if len(matches) == 1:
+            return next(iter(matches))
+        if matches:
+            raise UnknownNameError(f"category {name!r} is ambiguous: {sorted(matches)}")
+        close = _closest(name, self._category_by_name)
+        raise UnknownNameError(f"unknown category {name!r}; closest known: {close}")
+
+    def resolve(self, category: str, name: str) -> CanonicalPart:
+        """The canonical part of a raw (category, part name)."""
+        canonical_category = self.resolve_category(category)
+        part = self._part_by_name.get((canonical_category, name))
+        if part is not None:
+            return part
+        key = match_key(part_tokens(name, self._prefixes.get(canonical_category, ())))
+        matches = self._part_by_key.get((canonical_category, key), set())
+        if len(matches) == 1:
+            return next(iter(matches))
+        if matches:
+            names = sorted(match.part for match in matches)
+            raise UnknownNameError(
+                f"part {name!r} of {canonical_category!r} is ambiguous: it matches {names}"
+            )
+        close = _closest(
+            name, (known for cat, known in self._part_by_name if cat == canonical_category)
+        )
+        raise UnknownNameError(
+            f"unknown part {name!r} in category {canonical_category!r}; closest known: {close}"
+        )
+
+
+def _closest(name: str, known: Iterable[str]) -> list[str]:
+    """The known names most like ``name`` (compared in canonical spelling)."""
+    by_spelling = {canonical_spelling(k): k for k in sorted(known, reverse=True)}
+    close = difflib.get_close_matches(canonical_spelling(name), by_spelling, _SUGGESTIONS, 0.0)
+    return [by_spelling[spelling] for spelling in close]

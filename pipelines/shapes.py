@@ -1,0 +1,177 @@
+"""The elements that move through the features graph, and the DoFns that work on them.
+
+Every per-shape step runs inside ``GuardedStep``: an exception in one shape becomes a
+``failed`` manifest row naming the shape, its input and the stage, and the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from featurizers.sampling import SurfaceSample, sample_shape
+from featurizers.shapes import ShapeRecord
+from ontology.alias_map import AliasMap, CanonicalPart
+from pipelines.sinks import ManifestEntry
+from pipelines.sources import SOURCES, SourceInput
+from schemas.features import Part, ShardRow
+
+LOGGER = logging.getLogger(__name__)
+
+FAILED = "failed"
+#: Metrics counter of names the ontology could not resolve.
+UNRESOLVED_NAMES = "unresolved_names"
+
+
+@dataclass(frozen=True)
+class ShapeTask:
+    """One input and the shard its row goes to."""
+
+    shard: int
+    source_input: SourceInput
+
+    @property
+    def task(self) -> ShapeTask:
+        return self
+
+
+@dataclass
+class SampledShape:
+    """A shape in flight: its task, record, sampled points and the features computed so far.
+
+    ``features`` maps shard column names (``dino``, ``views_seen``, ``rgb``, ``partfield``)
+    to their per-point arrays.
+    """
+
+    task: ShapeTask
+    record: ShapeRecord
+    sample: SurfaceSample
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its type and message."""
+    message = " ".join(str(exc).split()) or repr(exc)
+    return f"{type(exc).__name__}: {message}"
+
+
+class GuardedStep(beam.DoFn):
+    """Applies ``step`` to each element; a raising element becomes a failed manifest row.
+
+    Main output: what ``step`` returns. Tagged output ``failed``: ``ManifestEntry``.
+
+    Args:
+        stage: name used in failure reasons and counters.
+        step: element -> result.
+        task_of: element -> its ``ShapeTask`` (default: ``element.task``).
+    """
+
+    def __init__(
+        self,
+        stage: str,
+        step: Callable[[Any], Any],
+        task_of: Callable[[Any], ShapeTask] | None = None,
+    ):
+        self.stage = stage
+        self.step = step
+        self.task_of = task_of
+        self.failures = Metrics.counter("features", f"{stage}_failed")
+
+    def process(self, element: Any) -> Iterator[Any]:
+        try:
+            result = self.step(element)
+        except Exception as exc:  # any bad shape becomes a failed manifest row
+            task = self.task_of(element) if self.task_of else element.task
+            source_input = task.source_input
+            reason = f"{self.stage}: {one_line(exc)}"
+            LOGGER.warning("failed %s (%s): %s", source_input.shape_id, source_input.uri, reason)
+            self.failures.inc()
+            yield beam.pvalue.TaggedOutput(
+                FAILED, ManifestEntry(source_input.shape_id, source_input.uri, "failed", reason)
+            )
+            return
+        yield result
+
+
+def load_and_sample(task: ShapeTask, num_points: int) -> SampledShape:
+    """Read a task's input with its source and sample its surface."""
+    source_input = task.source_input
+    source = SOURCES[source_input.shape_id.split("/", 1)[0]]()
+    record = source.load(source_input)
+    return SampledShape(task, record, sample_shape(record, num_points))
+
+
+class ToShardRow(beam.DoFn):
+    """A sampled shape -> (shard, (uri, ShardRow)), names resolved through the ontology.
+
+    Names the ontology does not know keep their raw spelling and ``part_uid`` -1; they
+    are logged and counted (``unresolved_names`` in run.json).
+    """
+
+    def __init__(self, config_hash: str, ontology: str | None):
+        self.config_hash = config_hash
+        self.ontology = ontology
+        self.unresolved = Metrics.counter("features", UNRESOLVED_NAMES)
+
+    def setup(self) -> None:
+        self.aliases = AliasMap.load(self.ontology) if self.ontology else None
+
+    def process(self, shape: SampledShape) -> Iterator[tuple[int, tuple[str, ShardRow]]]:
+        record, sample = shape.record, shape.sample
+        category, parts = self.resolve_names(record)
+        row = ShardRow(
+            shape_id=record.shape_id,
+            source=record.source,
+            category_raw=record.category_raw,
+            category=category,
+            mesh_sha256=record.mesh_sha256,
+            config_hash=self.config_hash,
+            center=sample.center,
+            scale=sample.scale,
+            points=sample.points,
+            normals=sample.normals,
+            face_index=sample.face_index,
+            point_part=sample.point_part,
+            parts=parts,
+            **shape.features,
+        )
+        yield shape.task.shard, (shape.task.source_input.uri, row)
+
+    def resolve_names(self, record: ShapeRecord) -> tuple[str, tuple[Part, ...]]:
+        """Canonical category and parts of a record (raw names without an ontology)."""
+        raw_parts = tuple(Part(name, name) for name in record.part_names)
+        if self.aliases is None:
+            return record.category_raw, raw_parts
+        try:
+            category = self.aliases.resolve_category(record.category_raw)
+        except KeyError as exc:
+            self._unresolved(record, exc)
+            return record.category_raw, raw_parts
+        parts = []
+        for name in record.part_names:
+            try:
+                resolved = self._resolve_part(record.category_raw, name)
+                parts.append(Part(name, resolved.part, resolved.part_uid))
+            except KeyError as exc:
+                self._unresolved(record, exc)
+                parts.append(Part(name, name))
+        return category, tuple(parts)
+
+    def _resolve_part(self, category: str, name: str) -> CanonicalPart:
+        """PartNet names are leaf paths: the full path first, then the leaf's own name."""
+        try:
+            return self.aliases.resolve(category, name)
+        except KeyError:
+            if "/" not in name:
+                raise
+            return self.aliases.resolve(category, name.rsplit("/", 1)[1])
+
+    def _unresolved(self, record: ShapeRecord, exc: KeyError) -> None:
+        self.unresolved.inc()
+        LOGGER.warning("%s: %s", record.shape_id, exc)

@@ -1,0 +1,85 @@
+"""--featurizers partfield through RunInference on the local runner (random weights)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import beam_runner
+from featurizers.partfield import PartField, encoder_points, from_partbank_frame
+from featurizers.sampling import shape_seed
+from pipelines.sources import SOURCES
+from schemas.reader import ShardReader
+from tests.dataset_fixtures import DATASETS
+
+
+@pytest.fixture(scope="module")
+def partfield_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("partfield")
+    folder, _ = DATASETS["find3d"](root / "data")
+    out = root / "out"
+    args = [
+        "--pipeline", "features", "--source", "find3d", "--input", str(folder),
+        "--output", str(out), "--featurizers", "partfield", "--models", "random-init",
+        "--partfield-points", "2048", "--num-points", "500", "--limit", "3",
+    ]  # fmt: skip
+    assert beam_runner.main(args) == 0
+    return folder, out
+
+
+def test_partfield_column_matches_the_network_run_directly(partfield_run):
+    folder, out = partfield_run
+    shapes = list(ShardReader(out / "features"))
+    assert shapes, "no shape written"
+    source = SOURCES["find3d"]()
+    inputs = {i.shape_id: i for i in source.discover(str(folder))}
+    import torch
+
+    torch.manual_seed(0)
+    model = PartField().eval()
+    for shape in shapes[:1]:
+        assert shape["partfield"].shape == (500, 448) and shape["partfield"].dtype == np.float16
+        cloud = source.load(inputs[shape["shape_id"]]).cloud
+        rng = np.random.default_rng([shape_seed(shape["shape_id"]), 1])
+        points = encoder_points(cloud.points, shape["center"], shape["scale"], 2048, seed=rng)
+        expected = model.features(
+            torch.from_numpy(points), torch.from_numpy(from_partbank_frame(shape["points"]))
+        ).numpy()
+        np.testing.assert_allclose(shape["partfield"], expected, atol=2e-3, rtol=2e-3)
+
+
+def test_random_init_is_marked_in_run_json_and_shard_metadata(partfield_run):
+    _, out = partfield_run
+    run = json.loads((out / "run.json").read_text())
+    assert run["models"] == "random-init" and run["device"] == "cpu"
+    shard = next((out / "features").glob("part-*.parquet"))
+    metadata = json.loads(pq.read_schema(shard).metadata[b"partbank.run"])
+    assert metadata["models"] == "random-init"
+
+
+def test_failed_shapes_stay_failed_with_partfield(partfield_run):
+    _, out = partfield_run
+    import polars as pl
+
+    manifest = pl.read_parquet(out / "features" / "_manifest.parquet")
+    assert set(manifest["status"]) == {"ok", "failed"}  # broken fixture inputs kept
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "PartField weights unavailable"),  # HF_HUB_OFFLINE=1 in tests
+        (["--partfield-checkpoint", "/nonexistent/model.ckpt"], "/nonexistent/model.ckpt"),
+    ],
+)
+def test_missing_weights_stop_the_run_before_any_work(args, message, tmp_path, capsys):
+    code = beam_runner.main(
+        ["--pipeline", "features", "--featurizers", "partfield", "--output", str(tmp_path), *args]
+    )
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+    assert not (tmp_path / "features").exists()
