@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import beam_runner
 from featurizers.sampling import sample_shape
 from pipelines import sample_data
-from pipelines.features import SampledShape, ToShardRow
+from pipelines.shapes import SampledShape, ShapeTask, ToShardRow
 from pipelines.sources import SOURCES
 from schemas.features import features_schema, shard_table
 
@@ -46,7 +46,9 @@ def stage_timings(repeats: int) -> None:
             t1 = time.perf_counter()
             points = sample_shape(record)
             t2 = time.perf_counter()
-            _, (_, row) = next(to_row.process(SampledShape(0, source_input, record, points)))
+            _, (_, row) = next(
+                to_row.process(SampledShape(ShapeTask(0, source_input), record, points))
+            )
             pq.write_table(shard_table([row], schema), io.BytesIO(), compression="zstd")
             t3 = time.perf_counter()
             load, sample, write = load + t1 - t0, sample + t2 - t1, write + t3 - t2
