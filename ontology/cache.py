@@ -1,0 +1,62 @@
+"""An on-disk cache of JSON values, one file per key, safe for concurrent writers.
+
+Keys are SHA-256 hex digests; values live at ``ROOT/<key[:2]>/<key>.json`` and are
+written to a temporary name first, then renamed. ``ROOT`` is a local folder or any
+URI pyarrow's filesystems understand (``gs://bucket/cache``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+from pathlib import Path
+from typing import Any
+
+from pyarrow import fs
+
+log = logging.getLogger(__name__)
+
+
+def sha256_hex(text: str) -> str:
+    """SHA-256 of ``text`` (UTF-8) as 64 hex digits."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def cache_key(*parts: object) -> str:
+    """A key for a tuple of JSON-serializable parts."""
+    return sha256_hex(json.dumps(parts, ensure_ascii=False, separators=(",", ":")))
+
+
+class JsonCache:
+    """JSON values by key under ``root``."""
+
+    def __init__(self, root: str) -> None:
+        if "://" in root:
+            self._fs, self._root = fs.FileSystem.from_uri(root)
+        else:
+            self._fs, self._root = fs.LocalFileSystem(), str(Path(root).resolve())
+        self._fs.create_dir(self._root, recursive=True)
+
+    def _path(self, key: str) -> str:
+        return f"{self._root}/{key[:2]}/{key}.json"
+
+    def get(self, key: str) -> Any | None:
+        """The value stored under ``key``, or None (a damaged entry counts as missing)."""
+        try:
+            with self._fs.open_input_stream(self._path(key)) as stream:
+                return json.loads(stream.read())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as error:
+            log.warning("ignoring damaged cache entry %s: %s", self._path(key), error)
+            return None
+
+    def put(self, key: str, value: Any) -> None:
+        path = self._path(key)
+        self._fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        temporary = f"{path}.{uuid.uuid4().hex}.tmp"
+        with self._fs.open_output_stream(temporary) as stream:
+            stream.write(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+        self._fs.move(temporary, path)

@@ -1,0 +1,252 @@
+"""Gemini through ``google-genai``: numbered items answered in batches as structured JSON.
+
+One request carries many items (parts to describe, pairs to verify). Each item's
+answer is cached by (item identity, item prompt SHA-256, model), so a rerun asks only
+for what it does not know yet. Retries:
+
+* HTTP 408/429/5xx, timeouts and connection errors: the client's own
+  ``HttpRetryOptions`` (exponential backoff with jitter, ``http_attempts`` tries);
+* a reply that does not parse into the schema, or lacks some items: asked again, up to
+  ``reply_attempts`` requests per batch.
+
+Every request counts against a ``CallBudget`` (``--max-llm-calls``). An item left
+without an answer gets an ``LlmAnswer`` with ``value=None`` and the reason; nothing is
+dropped. The API key is read from ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``) when the
+client is made and never stored, logged or written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+from ontology.cache import JsonCache, cache_key, sha256_hex
+from ontology.errors import one_line
+from ontology.verdicts import utc_now
+
+if TYPE_CHECKING:
+    from google import genai
+
+log = logging.getLogger(__name__)
+
+#: Name of Gemini as a describer and as a verifier.
+GEMINI = "gemini"
+API_KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+DEFAULT_MODEL = "gemini-2.5-flash"
+#: Pinned: the client's default API version changed between releases.
+API_VERSION = "v1beta"
+
+
+class MissingApiKeyError(RuntimeError):
+    """No Gemini API key in the environment."""
+
+
+def api_key_from_environment() -> str:
+    """The Gemini API key, or ``MissingApiKeyError`` saying how to provide one."""
+    for variable in API_KEY_VARIABLES:
+        if os.environ.get(variable):
+            return os.environ[variable]
+    raise MissingApiKeyError(
+        "Gemini needs an API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment "
+        "(https://aistudio.google.com/apikey), or run offline with "
+        "--describer template --verifier rules"
+    )
+
+
+@dataclass(frozen=True)
+class GeminiSettings:
+    """How to reach Gemini and how hard to try (no secrets: safe to pickle and log).
+
+    Attributes:
+        model: model name, e.g. ``gemini-2.5-flash``.
+        base_url: API endpoint override (a proxy, or a local fake in tests).
+        timeout_s: per-request timeout in seconds.
+        http_attempts: tries per request on 408/429/5xx/timeouts (1 = no retry).
+        initial_delay_s, max_delay_s: backoff between those tries, in seconds.
+        reply_attempts: requests per batch when replies do not parse or lack items.
+        batch_size: items per request.
+        workers: requests in flight at once.
+    """
+
+    model: str = DEFAULT_MODEL
+    base_url: str | None = None
+    timeout_s: float = 120.0
+    http_attempts: int = 5
+    initial_delay_s: float = 1.0
+    max_delay_s: float = 60.0
+    reply_attempts: int = 3
+    batch_size: int = 20
+    workers: int = 4
+
+    def client(self) -> genai.Client:
+        """A client with retries on and the API version pinned (create once, reuse)."""
+        from google import genai
+        from google.genai import types
+
+        return genai.Client(
+            api_key=api_key_from_environment(),
+            http_options=types.HttpOptions(
+                base_url=self.base_url,
+                api_version=API_VERSION,
+                timeout=int(self.timeout_s * 1000),
+                retry_options=types.HttpRetryOptions(
+                    attempts=self.http_attempts,
+                    initial_delay=self.initial_delay_s,
+                    max_delay=self.max_delay_s,
+                ),
+            ),
+        )
+
+
+class CallBudget:
+    """A thread-safe count of LLM requests against an optional limit."""
+
+    def __init__(self, limit: int | None) -> None:
+        self._limit = limit
+        self._used = 0
+        self._lock = threading.Lock()
+
+    @property
+    def used(self) -> int:
+        return self._used
+
+    def spend(self) -> bool:
+        """Take one request from the budget; False when it is exhausted."""
+        with self._lock:
+            if self._limit is not None and self._used >= self._limit:
+                return False
+            self._used += 1
+            return True
+
+
+@dataclass(frozen=True)
+class LlmItem:
+    """One item to ask about: who it is (for the cache key) and its prompt line."""
+
+    identity: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True)
+class LlmAnswer:
+    """The answer to one item.
+
+    Attributes:
+        value: the item's answer as a dict of the schema's item fields, or None.
+        failure: why there is no answer (None when there is one).
+        prompt_sha256: SHA-256 of the instructions plus the item's prompt line.
+        at: when the answer was given (ISO 8601 UTC; from the cache on a hit).
+    """
+
+    value: dict[str, Any] | None
+    failure: str | None
+    prompt_sha256: str
+    at: str
+
+
+class BatchAsker:
+    """Asks Gemini about numbered items, in batches, with cache, retries and budget.
+
+    ``schema`` is a pydantic model of the whole reply; ``items_of`` extracts from a
+    parsed reply a mapping ``item number -> answer dict`` (numbers start at 1).
+    """
+
+    def __init__(
+        self,
+        settings: GeminiSettings,
+        cache: JsonCache,
+        instructions: str,
+        schema: type[pydantic.BaseModel],
+        items_of: Callable[[Any], dict[int, dict[str, Any]]],
+    ) -> None:
+        self._settings = settings
+        self._cache = cache
+        self._instructions = instructions
+        self._schema = schema
+        self._items_of = items_of
+        self._client = settings.client()
+
+    def ask(self, items: Sequence[LlmItem], budget: CallBudget) -> list[LlmAnswer]:
+        """One answer per item, in order."""
+        shas = [sha256_hex(f"{self._instructions}\n{item.text}") for item in items]
+        keys = [
+            cache_key(list(item.identity), sha, self._settings.model)
+            for item, sha in zip(items, shas, strict=True)
+        ]
+        answers: list[LlmAnswer | None] = [None] * len(items)
+        for index, (key, sha) in enumerate(zip(keys, shas, strict=True)):
+            hit = self._cache.get(key)
+            if hit is not None:
+                answers[index] = LlmAnswer(hit["value"], None, sha, hit["at"])
+        missing = [i for i, answer in enumerate(answers) if answer is None]
+        size = self._settings.batch_size
+        batches = [missing[start : start + size] for start in range(0, len(missing), size)]
+        with ThreadPoolExecutor(max_workers=self._settings.workers) as pool:
+            for batch, replies in zip(
+                batches,
+                pool.map(lambda b: self._ask_batch([items[i] for i in b], budget), batches),
+                strict=True,
+            ):
+                for index, (value, failure, at) in zip(batch, replies, strict=True):
+                    answers[index] = LlmAnswer(value, failure, shas[index], at)
+                    if value is not None:
+                        self._cache.put(keys[index], {"value": value, "at": at})
+        return answers  # type: ignore[return-value]
+
+    def _ask_batch(
+        self, items: list[LlmItem], budget: CallBudget
+    ) -> list[tuple[dict[str, Any] | None, str | None, str]]:
+        """(answer, failure, time) per item of one batch."""
+        from google.genai import types
+
+        results: dict[int, tuple[dict[str, Any] | None, str | None, str]] = {}
+        pending = list(range(len(items)))
+        failure = "no request made"
+        for _ in range(self._settings.reply_attempts):
+            if not budget.spend():
+                failure = "LLM call budget (--max-llm-calls) exhausted"
+                break
+            prompt = "\n".join(
+                [self._instructions, ""]
+                + [f"{number}. {items[i].text}" for number, i in enumerate(pending, start=1)]
+            )
+            try:
+                response = self._client.models.generate_content(
+                    model=self._settings.model,
+                    contents=prompt,
+                    config=types.GenerateContentConfig(
+                        response_mime_type="application/json",
+                        response_schema=self._schema,
+                        temperature=0.0,
+                        automatic_function_calling=types.AutomaticFunctionCallingConfig(
+                            disable=True
+                        ),
+                    ),
+                )
+            except Exception as error:  # any failed request leaves its items unanswered
+                failure = f"Gemini request failed: {type(error).__name__}: {one_line(error)}"
+                log.warning("%s (%d items)", failure, len(pending))
+                break
+            if response.parsed is None:
+                failure = "Gemini reply did not parse into the expected JSON"
+                log.warning("%s; asking again (%d items)", failure, len(pending))
+                continue
+            answered = self._items_of(response.parsed)
+            at = utc_now()
+            for number, i in enumerate(pending, start=1):
+                if number in answered:
+                    results[i] = (answered[number], None, at)
+            pending = [i for i in pending if i not in results]
+            if not pending:
+                break
+            failure = "Gemini reply left this item out"
+        for i in pending:
+            results[i] = (None, failure, utc_now())
+        return [results[i] for i in range(len(items))]

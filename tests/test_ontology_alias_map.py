@@ -1,0 +1,123 @@
+"""AliasMap: round trip through the alias log, legacy and normalized names, unknown names."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ontology import AliasMap, CanonicalPart, UnknownNameError
+from ontology.embed import EmbedderSpec
+from ontology.outputs import build_outputs
+from ontology.resolve import resolve_scope
+from ontology.verdicts import KEEP_SEPARATE, MERGE
+from tests.ontology_helpers import category, judged, part
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def log_folder(tmp_path: Path) -> Path:
+    """An ontology of two categories (Microwave/microwave_oven merged, and Bed)."""
+    microwave, oven, bed = (
+        category("Microwave"),
+        category("microwave_oven", dataset="3dc"),
+        category("Bed"),
+    )
+    categories = resolve_scope(
+        "category", "", [microwave, bed, oven], np.eye(3), [judged(microwave, oven, MERGE)], 8
+    )
+    glass = part("glass", "microwave_oven", path="microwave/body/door/glass")
+    door_glass = part("door_glass", "microwave_oven", dataset="3dc")
+    handle = part("handle", "microwave_oven")
+    front, rear = part("front_leg", "bed"), part("rear_leg", "bed")
+    parts = [
+        resolve_scope(
+            "part",
+            "microwave_oven",
+            [door_glass, glass, handle],
+            np.eye(3),
+            [judged(glass, door_glass, MERGE, 0.865), judged(glass, handle, KEEP_SEPARATE, 0.8)],
+            8,
+        ),
+        resolve_scope(
+            "part", "bed", [front, rear], np.eye(3)[:2], [judged(front, rear, KEEP_SEPARATE)], 8
+        ),
+    ]
+    embedder = EmbedderSpec("test", "identity", 3)
+    outputs = build_outputs(categories, parts, embedder, "2026-01-01T00:00:00+00:00")
+    assert outputs.parts.column("name").to_pylist() == [
+        "front_leg",
+        "rear_leg",
+        "door_glass",
+        "handle",
+    ]
+    (tmp_path / "ontology").mkdir()
+    (tmp_path / "ontology" / "alias_log.jsonl").write_text(outputs.alias_log_text() + "\n")
+    return tmp_path
+
+
+def test_round_trip_with_legacy_and_normalized_spellings(log_folder: Path) -> None:
+    aliases = AliasMap.load(log_folder)
+    door_glass = CanonicalPart("microwave_oven", "door_glass", 2)
+    assert aliases.resolve("Microwave", "glass") == door_glass
+    assert aliases.resolve("microwave_oven", "door_glass") == door_glass
+    assert aliases.resolve("Microwave Oven", "Door-Glass") == door_glass
+    assert aliases.resolve("microwave", "microwave_oven_door_glass_2") == door_glass
+    category_name, part_name, part_uid = aliases.resolve("Bed", "rear_leg")
+    assert (category_name, part_name, part_uid) == ("bed", "rear_leg", 1)
+    assert aliases.resolve_category("MicrowaveOven") == "microwave_oven"
+
+
+def test_load_accepts_the_log_its_folder_or_the_output_folder(log_folder: Path) -> None:
+    for path in (log_folder, log_folder / "ontology", log_folder / "ontology" / "alias_log.jsonl"):
+        assert AliasMap.load(path).resolve("Bed", "front_leg").part_uid == 0
+    with pytest.raises(FileNotFoundError, match="no alias log"):
+        AliasMap.load(log_folder / "nowhere")
+    broken = log_folder / "broken.jsonl"
+    broken.write_text('{"kind": "part", "alias": \n')
+    with pytest.raises(ValueError, match=r"broken\.jsonl: not an alias log"):
+        AliasMap.load(broken)
+
+
+def test_unknown_names_raise_key_errors_naming_close_names(log_folder: Path) -> None:
+    aliases = AliasMap.load(log_folder)
+    with pytest.raises(KeyError) as error:
+        aliases.resolve("Bed", "leg")
+    assert isinstance(error.value, UnknownNameError)
+    assert str(error.value).startswith("unknown part 'leg' in category 'bed'; closest known: [")
+    assert "front_leg" in str(error.value)
+    with pytest.raises(UnknownNameError, match=r"unknown category 'Bedd'; closest known: \['Bed'"):
+        aliases.resolve("Bedd", "leg")
+
+
+def test_rejected_pairs_are_logged_but_never_resolve(log_folder: Path) -> None:
+    records = [json.loads(line) for line in (log_folder / "ontology/alias_log.jsonl").open()]
+    rejected = [(r["alias"], r["canonical"]) for r in records if r["decision"] == KEEP_SEPARATE]
+    assert rejected == [("front_leg", "rear_leg"), ("glass", "handle")]
+    aliases = AliasMap.load(log_folder)
+    assert aliases.resolve("Microwave", "handle").part == "handle"
+    assert aliases.resolve("Bed", "front_leg").part == "front_leg"
+    merged = next(r for r in records if r["decision"] == "merge" and r["kind"] == "part")
+    assert (merged["alias"], merged["canonical"], merged["similarity"]) == (
+        "glass",
+        "door_glass",
+        0.865,
+    )
+
+
+def test_a_100k_line_log_loads_in_under_a_second() -> None:
+    result = subprocess.run(
+        [sys.executable, "benchmarks/alias_map_load.py", "--json"],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures = json.loads(result.stdout)
+    assert figures["lines"] == 100_000
+    assert figures["load_s"] < 1.0
