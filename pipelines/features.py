@@ -17,12 +17,11 @@ import itertools
 import json
 import logging
 import math
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass
 from functools import partial
-from importlib import metadata, resources
+from importlib import resources
 from typing import Any
 
 import apache_beam as beam
@@ -37,6 +36,7 @@ from featurizers.weights import ModelUnavailableError, hub_file, pick_device
 from ontology.alias_map import AliasMap
 from pipelines.featurize import PartFieldFeatures
 from pipelines.options import CommonOptions
+from pipelines.run_info import package_versions
 from pipelines.shapes import (
     FAILED,
     UNRESOLVED_NAMES,
@@ -367,17 +367,6 @@ def counter_total(result: beam.runners.runner.PipelineResult, name: str) -> int:
     return sum(counter.committed or 0 for counter in counters)
 
 
-def versions() -> dict[str, str]:
-    """Versions of Python and the libraries that shape the outputs."""
-    found = {"python": platform.python_version()}
-    for package in ("partbank", "apache-beam", "numpy", "pyarrow", "trimesh", "polars", "torch"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    return found
-
-
 def run(options: PipelineOptions) -> int:
     """Run the features pipeline; returns 0 when at least one shape was written."""
     started = time.time()
@@ -400,7 +389,9 @@ def run(options: PipelineOptions) -> int:
         "models": ("random-init" if config.random_init else "pretrained")
         if MODEL_FEATURIZERS & set(config.featurizers)
         else None,
-        "versions": versions(),
+        "versions": package_versions(
+            ("apache-beam", "numpy", "pyarrow", "trimesh", "polars", "torch")
+        ),
     }
     if config.random_init:
         LOGGER.warning("features: --models random-init: features come from RANDOM weights")

@@ -18,21 +18,17 @@ singleton side input. ``OUT/run.json`` records config, versions, counts and timi
 
 from __future__ import annotations
 
-import json
 import logging
-import platform
 import sys
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from importlib import metadata
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
 import polars as pl
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.pvalue import AsSingleton
@@ -55,6 +51,8 @@ from ontology.resolve import ResolvedScope, resolve_scope
 from ontology.verdicts import Judged, utc_now
 from ontology.verify import judge
 from pipelines.options import CommonOptions
+from pipelines.run_info import package_versions
+from pipelines.sinks import write_json
 from schemas.ontology import ONTOLOGY_SCHEMA_VERSION, categories_schema, parts_schema
 
 log = logging.getLogger(__name__)
@@ -387,7 +385,7 @@ def run(options: PipelineOptions) -> int:
     result.wait_until_finish()
     seconds = time.monotonic() - started
     counts, timings = _metrics(result)
-    _write_json(
+    write_json(
         f"{output}/run.json",
         {
             "pipeline": "ontology",
@@ -519,18 +517,4 @@ def _versions(config: OntologyConfig) -> dict[str, str | None]:
         packages += _MPNET_PACKAGES
     if config.uses_gemini:
         packages += _GEMINI_PACKAGES
-    versions: dict[str, str | None] = {"python": platform.python_version()}
-    for package in packages:
-        try:
-            versions[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
-
-
-def _write_json(path: str, value: dict[str, Any]) -> None:
-    """Write ``value`` to ``path`` (any Beam filesystem) via a temporary file and a rename."""
-    temporary = f"{path}.tmp"
-    with FileSystems.create(temporary) as stream:
-        stream.write(json.dumps(value, indent=2).encode("utf-8") + b"\n")
-    FileSystems.rename([temporary], [path])
+    return package_versions(packages)
