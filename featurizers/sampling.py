@@ -162,7 +162,7 @@ def surface_color(mesh: trimesh.Trimesh, face: np.ndarray, barycentric: np.ndarr
     """
     visual = mesh.visual
     if visual.kind == "texture":
-        factor, image = _material_color(visual.material)
+        factor, image = material_color(visual.material)
         rgb = np.broadcast_to(factor, (len(face), 3)).astype(np.float64)
         if image is not None and visual.uv is not None and len(visual.uv):
             uv = np.einsum("nk,nkj->nj", barycentric, visual.uv[mesh.faces[face]])
@@ -177,7 +177,7 @@ def surface_color(mesh: trimesh.Trimesh, face: np.ndarray, barycentric: np.ndarr
     return np.broadcast_to(DEFAULT_COLOR, (len(face), 3)).copy()
 
 
-def _material_color(material) -> tuple[np.ndarray, object | None]:
+def material_color(material) -> tuple[np.ndarray, object | None]:
     """(3,) float base color in 0..255 and the base color image (or None) of a material."""
     if isinstance(material, trimesh.visual.material.PBRMaterial):
         factor = material.baseColorFactor

@@ -1,0 +1,306 @@
+"""DINOv2 patch features of rendered views.
+
+All views of a shape go through the model as one batch. Preprocessing (resize to the
+model input size, a multiple of the patch size, and ImageNet normalization) runs on NVIDIA
+DALI: on the GPU when the model is on one, on DALI's CPU backend (``device_id=None``)
+otherwise, built on first use so that no DALI pipeline crosses a fork. Where DALI cannot
+be imported (e.g. outside Linux x86_64) the same preprocessing runs as torch ops and a log
+line says so. The model is ``transformers``' ``Dinov2Model`` (or
+``Dinov2WithRegistersModel``); on a GPU it runs under bf16 (fp16 where bf16 is missing)
+autocast. Patch tokens come back as a (D, S/14, S/14) grid per view.
+
+Weights come from a local directory or the Hugging Face cache (downloaded there on first
+use when the hub is reachable); ``resolve_weights`` checks this before any work and raises
+``ModelUnavailableError`` with a one-line message otherwise. ``random_init=True`` builds
+the same architecture with random weights (offline smoke runs, tests).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    Dinov2Config,
+    Dinov2WithRegistersConfig,
+    PretrainedConfig,
+    PreTrainedModel,
+)
+
+from featurizers.weights import ModelUnavailableError, pick_device
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "facebook/dinov2-base"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+_SIZES = {  # hidden size, layers, heads, SwiGLU FFN
+    "small": (384, 12, 6, False),
+    "base": (768, 12, 12, False),
+    "large": (1024, 24, 16, False),
+    "giant": (1536, 40, 24, True),
+}
+
+#: Architectures of the published models, so ``random_init`` needs no download.
+VARIANTS: dict[str, PretrainedConfig] = {
+    **{
+        f"facebook/dinov2-{size}": Dinov2Config(
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            use_swiglu_ffn=swiglu,
+            image_size=518,
+            patch_size=14,
+        )
+        for size, (hidden, layers, heads, swiglu) in _SIZES.items()
+    },
+    **{
+        f"facebook/dinov2-with-registers-{size}": Dinov2WithRegistersConfig(
+            hidden_size=hidden,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            use_swiglu_ffn=swiglu,
+            image_size=518,
+            patch_size=14,
+            num_register_tokens=4,
+        )
+        for size, (hidden, layers, heads, swiglu) in _SIZES.items()
+    },
+}
+
+
+def resolve_weights(name_or_path: str = DEFAULT_MODEL) -> Path:
+    """The local folder holding a model's config and safetensors weights.
+
+    A local directory is used as is; a hub id is looked up in the Hugging Face cache and,
+    unless ``HF_HUB_OFFLINE`` is set, downloaded into it. Call this before any work.
+
+    Raises:
+        ModelUnavailableError: one line naming the model and how to provide it.
+    """
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        folder = local
+    else:
+        from huggingface_hub import constants, snapshot_download
+
+        try:
+            folder = Path(
+                snapshot_download(name_or_path, allow_patterns=["*.json", "*.safetensors"])
+            )
+        except Exception as error:
+            if constants.HF_HUB_OFFLINE:
+                reason = "HF_HUB_OFFLINE is set"
+            else:
+                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ModelUnavailableError(
+                f"DINOv2 model {name_or_path!r} is not available: not a local folder, not in "
+                f"the Hugging Face cache ({constants.HF_HUB_CACHE}) and not downloadable "
+                f"({reason}); provide it with `hf download {name_or_path}` on a machine "
+                "with network access (same cache), or pass a local folder as --dinov2-model, "
+                "or run with --models random-init"
+            ) from None
+    if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
+        raise ModelUnavailableError(
+            f"DINOv2 model {name_or_path!r}: {folder} lacks config.json or *.safetensors "
+            f"weights; download the full model (`hf download {name_or_path}`) or pass another "
+            "folder"
+        )
+    return folder
+
+
+def load_dinov2(
+    name_or_path: str = DEFAULT_MODEL,
+    *,
+    random_init: bool = False,
+    config: PretrainedConfig | None = None,
+    device: torch.device | str | None = None,
+) -> PreTrainedModel:
+    """A DINOv2 backbone in eval mode on ``device`` (default: CUDA when available).
+
+    Args:
+        name_or_path: hub id or local folder.
+        random_init: build the architecture with random weights (seeded, reproducible).
+        config: architecture for ``random_init`` (default: ``VARIANTS[name_or_path]`` or the
+            folder's config.json).
+
+    Raises:
+        ModelUnavailableError: pretrained weights (or, for random init, the config) missing.
+    """
+    if random_init:
+        config = config or _known_config(name_or_path)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = AutoModel.from_config(config)
+    else:
+        model = AutoModel.from_pretrained(resolve_weights(name_or_path))
+    return model.eval().to(pick_device(device))
+
+
+def _known_config(name_or_path: str) -> PretrainedConfig:
+    if name_or_path in VARIANTS:
+        return copy.deepcopy(VARIANTS[name_or_path])
+    if (Path(name_or_path).expanduser() / "config.json").is_file():
+        return AutoConfig.from_pretrained(Path(name_or_path).expanduser())
+    raise ModelUnavailableError(
+        f"DINOv2 model {name_or_path!r}: no known architecture for random init; use one of "
+        f"{', '.join(VARIANTS)} or a local folder with a config.json"
+    )
+
+
+def input_size(image_size: int, patch_size: int = 14) -> int:
+    """Model input side: ``image_size`` rounded to the nearest multiple of the patch size."""
+    return patch_size * max(1, round(image_size / patch_size))
+
+
+class ViewPreprocessor:
+    """uint8 views -> normalized model input, with DALI (GPU or CPU) or torch ops.
+
+    The DALI pipeline is built on the first call, in the process that uses it.
+    """
+
+    def __init__(self, size: int, device: torch.device | str | None = None) -> None:
+        self.size = size
+        self.device = pick_device(device)
+        self._pipeline = None
+        self._batch = 0
+        self.backend = self._pick_backend()
+
+    def _pick_backend(self) -> str:
+        try:
+            import nvidia.dali  # noqa: F401
+        except ImportError as error:
+            log.warning("DALI unavailable (%s); preprocessing views with torch ops", error)
+            return "torch"
+        return "dali-gpu" if self.device.type == "cuda" else "dali-cpu"
+
+    def __call__(self, views: np.ndarray) -> torch.Tensor:
+        """Resize and normalize views.
+
+        Args:
+            views: (V, H, W, 3) uint8 RGB images.
+
+        Returns:
+            (V, 3, size, size) float32 on the preprocessor's device.
+        """
+        if self.backend == "torch":
+            return self._torch(views)
+        return self._dali(views)
+
+    def _torch(self, views: np.ndarray) -> torch.Tensor:
+        images = torch.from_numpy(np.ascontiguousarray(views)).to(self.device)
+        images = images.permute(0, 3, 1, 2).float()
+        if images.shape[-2:] != (self.size, self.size):
+            images = F.interpolate(
+                images, size=(self.size, self.size), mode="bilinear", antialias=True
+            )
+        mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
+        std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
+        return (images - mean) / std
+
+    def _dali(self, views: np.ndarray) -> torch.Tensor:
+        from nvidia.dali.plugin.pytorch import feed_ndarray
+
+        if len(views) > self._batch:
+            self._pipeline = self._build(len(views))
+            self._batch = len(views)
+        (batch,) = self._pipeline.run(images=list(views))
+        batch = batch.as_tensor()
+        out = torch.empty(batch.shape(), dtype=torch.float32, device=self.device)
+        stream = torch.cuda.current_stream(self.device) if self.device.type == "cuda" else None
+        feed_ndarray(batch, out, cuda_stream=stream)
+        return out
+
+    def _build(self, batch_size: int):
+        import nvidia.dali.fn as fn
+        import nvidia.dali.types as types
+        from nvidia.dali import pipeline_def
+
+        gpu = self.backend == "dali-gpu"
+        device_id = (self.device.index or 0) if gpu else None
+
+        @pipeline_def(
+            batch_size=batch_size,
+            num_threads=min(4, os.cpu_count() or 1),
+            device_id=device_id,
+            prefetch_queue_depth=1,
+        )
+        def preprocess():
+            images = fn.external_source(name="images", layout="HWC", dtype=types.UINT8)
+            if gpu:
+                images = images.gpu()
+            images = fn.resize(images, resize_x=self.size, resize_y=self.size)
+            return fn.crop_mirror_normalize(
+                images,
+                dtype=types.FLOAT,
+                output_layout="CHW",
+                mean=[255 * m for m in IMAGENET_MEAN],
+                std=[255 * s for s in IMAGENET_STD],
+            )
+
+        pipeline = preprocess()
+        pipeline.build()
+        return pipeline
+
+
+def patch_features(model: PreTrainedModel, pixel_values: torch.Tensor) -> torch.Tensor:
+    """Final-layer patch tokens of a DINOv2 backbone as grids.
+
+    Args:
+        model: ``Dinov2Model`` or ``Dinov2WithRegistersModel``.
+        pixel_values: (V, 3, s, s) normalized images, s a multiple of the patch size.
+
+    Returns:
+        (V, D, s / patch, s / patch) float32; CLS and register tokens dropped.
+    """
+    config = model.config
+    grid = pixel_values.shape[-1] // config.patch_size
+    skip = 1 + getattr(config, "num_register_tokens", 0)
+    cuda = pixel_values.device.type == "cuda"
+    half = torch.bfloat16 if cuda and torch.cuda.is_bf16_supported() else torch.float16
+    with torch.inference_mode(), torch.autocast("cuda", dtype=half, enabled=cuda):
+        tokens = model(pixel_values=pixel_values).last_hidden_state[:, skip:]
+    views, _, dim = tokens.shape
+    return tokens.float().transpose(1, 2).reshape(views, dim, grid, grid)
+
+
+class Dinov2Featurizer:
+    """Rendered views of a shape -> DINOv2 patch grids (preprocessing and model together).
+
+    Create it in the worker process that uses it (e.g. a ModelHandler's ``load_model``).
+    """
+
+    def __init__(
+        self,
+        name_or_path: str = DEFAULT_MODEL,
+        *,
+        image_size: int = 448,
+        random_init: bool = False,
+        config: PretrainedConfig | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        self.model = load_dinov2(
+            name_or_path, random_init=random_init, config=config, device=device
+        )
+        self.device = next(self.model.parameters()).device
+        self.preprocess = ViewPreprocessor(
+            input_size(image_size, self.model.config.patch_size), self.device
+        )
+
+    @property
+    def dim(self) -> int:
+        """Feature size D (384, 768, 1024, 1536 for small, base, large, giant)."""
+        return self.model.config.hidden_size
+
+    def __call__(self, views: np.ndarray) -> torch.Tensor:
+        """(V, S, S, 3) uint8 views -> (V, D, G, G) float32 patch grids on the model's device."""
+        return patch_features(self.model, self.preprocess(views))
