@@ -137,7 +137,7 @@ def load_dinov2(
         ModelUnavailableError: pretrained weights (or, for random init, the config) missing.
     """
     if random_init:
-        config = config or _known_config(name_or_path)
+        config = config or known_config(name_or_path)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
             model = AutoModel.from_config(config)
@@ -146,7 +146,8 @@ def load_dinov2(
     return model.eval().to(pick_device(device))
 
 
-def _known_config(name_or_path: str) -> PretrainedConfig:
+def known_config(name_or_path: str) -> PretrainedConfig:
+    """The architecture of a published variant or of a local model folder (no download)."""
     if name_or_path in VARIANTS:
         return copy.deepcopy(VARIANTS[name_or_path])
     if (Path(name_or_path).expanduser() / "config.json").is_file():

@@ -4,14 +4,18 @@ Graph::
 
     tasks (inputs discovered up front, sorted, assigned to shards)
       -> Reshuffle -> LoadAndSample (source reader + surface sampling)
+      -> [Render: views, visibility, lifted rgb]            (--featurizers rgb and/or dinov2)
+      -> [DINOv2: RunInference on the views -> lift]        (--featurizers dinov2)
       -> [PartField: inputs -> RunInference -> attach]      (--featurizers partfield)
       -> ToShardRow (ontology names) -> GroupByKey(shard) -> WriteShardFile
       -> manifest (ok rows from the writer + failed rows of every stage)
+      [-> views/ table of renders, label maps and cameras]  (--emit-views)
     then run.json: config, versions, models, device, counts and timings.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -30,11 +34,17 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from featurizers.cameras import orbit_rig
+from featurizers.dinov2 import DEFAULT_MODEL as DEFAULT_DINOV2
+from featurizers.dinov2 import known_config
+from featurizers.dinov2 import resolve_weights as resolve_dinov2_weights
 from featurizers.partfield import DEFAULT_NUM_POINTS as PARTFIELD_POINTS
+from featurizers.rendering import gl_renderer
 from featurizers.sampling import DEFAULT_NUM_POINTS
 from featurizers.weights import ModelUnavailableError, hub_file, pick_device
 from ontology.alias_map import AliasMap
-from pipelines.featurize import PartFieldFeatures
+from pipelines.featurize import Dinov2Features, PartFieldFeatures, RenderViews
+from pipelines.inference import Dinov2ModelHandler
 from pipelines.options import CommonOptions
 from pipelines.run_info import package_versions
 from pipelines.shapes import (
@@ -53,14 +63,17 @@ from pipelines.sinks import (
     write_manifest,
 )
 from pipelines.sources import SOURCES, SourceInput
-from schemas.features import SCHEMA_VERSION, features_schema
+from schemas.features import DEFAULT_DINO_DIM, SCHEMA_VERSION, features_schema, shard_table
+from schemas.views import VIEWS_SCHEMA, views_table
 
 LOGGER = logging.getLogger(__name__)
 
 #: Featurizers this version can run (``none`` = sampling and labels only).
-FEATURIZERS: tuple[str, ...] = ("partfield",)
+FEATURIZERS: tuple[str, ...] = ("rgb", "dinov2", "partfield")
 #: Featurizers that run a model (``--models``, ``--device`` apply to them).
-MODEL_FEATURIZERS = frozenset({"partfield"})
+MODEL_FEATURIZERS = frozenset({"dinov2", "partfield"})
+#: Featurizers lifted from rendered views (they share one rig and ``views_seen``).
+LIFTED_FEATURIZERS = frozenset({"rgb", "dinov2"})
 #: Bumped when sampling changes the numbers it produces (part of the config hash).
 SAMPLER_VERSION = 1
 #: The official PartField weights on the Hugging Face hub.
@@ -94,6 +107,31 @@ class FeaturesOptions(PipelineOptions):
             default="none",
             help="comma-separated featurizers to run, or 'none' (default); "
             f"available: {', '.join(FEATURIZERS)}",
+        )
+        parser.add_argument(
+            "--views", type=int, default=12, help="rendered views per shape (default %(default)s)"
+        )
+        parser.add_argument(
+            "--image-size",
+            dest="image_size",
+            type=int,
+            default=448,
+            help="rendered view side in pixels (default %(default)s; DINOv2 reads it "
+            "rounded to a multiple of 14)",
+        )
+        parser.add_argument(
+            "--dinov2-model",
+            dest="dinov2_model",
+            default=DEFAULT_DINOV2,
+            help="DINOv2 hub id or local folder (default %(default)s; small/base/large/giant "
+            "and -with-registers- variants)",
+        )
+        parser.add_argument(
+            "--emit-views",
+            dest="emit_views",
+            action="store_true",
+            help="also write OUT/views/: per shape and view the render (PNG), the 2D part-label "
+            "map (16-bit PNG) and the camera",
         )
         parser.add_argument(
             "--models",
@@ -162,6 +200,11 @@ class FeaturesConfig:
     featurizers: tuple[str, ...]
     models: str
     device: str
+    views: int
+    image_size: int
+    dinov2_model: str
+    dinov2_weights: str | None
+    emit_views: bool
     partfield_checkpoint: str | None
     partfield_points: int
     ontology: str | None
@@ -190,12 +233,16 @@ class FeaturesConfig:
             )
         for flag, value in (
             ("--num-points", own.num_points),
+            ("--views", own.views),
+            ("--image-size", own.image_size),
             ("--partfield-points", own.partfield_points),
             ("--shapes-per-shard", own.shapes_per_shard),
             ("--shapes-per-row-group", own.shapes_per_row_group),
         ):
             if value < 1:
                 raise ConfigError(f"{flag} must be at least 1, got {value}")
+        if own.emit_views and not LIFTED_FEATURIZERS & set(names):
+            raise ConfigError("--emit-views needs a lifted featurizer (rgb or dinov2)")
         if own.limit is not None and own.limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {own.limit}")
         if own.ontology:
@@ -210,6 +257,11 @@ class FeaturesConfig:
             featurizers=tuple(sorted(set(names))),
             models=own.models,
             device=own.device,
+            views=own.views,
+            image_size=own.image_size,
+            dinov2_model=own.dinov2_model,
+            dinov2_weights=None,
+            emit_views=own.emit_views,
             partfield_checkpoint=own.partfield_checkpoint,
             partfield_points=own.partfield_points,
             ontology=own.ontology,
@@ -223,6 +275,14 @@ class FeaturesConfig:
         return FileSystems.join(self.output, "features")
 
     @property
+    def lifted(self) -> frozenset[str]:
+        return LIFTED_FEATURIZERS & frozenset(self.featurizers)
+
+    @property
+    def views_dir(self) -> str:
+        return FileSystems.join(self.output, "views")
+
+    @property
     def random_init(self) -> bool:
         return self.models == "random-init" and bool(MODEL_FEATURIZERS & set(self.featurizers))
 
@@ -232,19 +292,33 @@ class FeaturesConfig:
         Raises:
             ModelUnavailableError: weights missing; the message says how to provide them.
         """
-        if "partfield" not in self.featurizers or self.models == "random-init":
+        if self.models == "random-init":
             return self
-        if self.partfield_checkpoint:
-            if not FileSystems.exists(self.partfield_checkpoint):
-                raise ModelUnavailableError(
-                    f"--partfield-checkpoint {self.partfield_checkpoint}: no such file"
+        located: dict[str, str] = {}
+        if "dinov2" in self.featurizers:
+            located["dinov2_weights"] = str(resolve_dinov2_weights(self.dinov2_model))
+        if "partfield" in self.featurizers:
+            if self.partfield_checkpoint:
+                if not FileSystems.exists(self.partfield_checkpoint):
+                    raise ModelUnavailableError(
+                        f"--partfield-checkpoint {self.partfield_checkpoint}: no such file"
+                    )
+            else:
+                repo, filename = PARTFIELD_HUB_FILE
+                located["partfield_checkpoint"] = str(
+                    hub_file(
+                        repo,
+                        filename,
+                        what="PartField weights",
+                        local_flag="--partfield-checkpoint",
+                    )
                 )
-            return self
-        repo, filename = PARTFIELD_HUB_FILE
-        path = hub_file(
-            repo, filename, what="PartField weights", local_flag="--partfield-checkpoint"
-        )
-        return type(self)(**{**asdict(self), "partfield_checkpoint": str(path)})
+        return dataclasses.replace(self, **located)
+
+    @property
+    def dino_dim(self) -> int:
+        """D of the ``dino`` column, from the model's architecture (no download)."""
+        return known_config(self.dinov2_weights or self.dinov2_model).hidden_size
 
     def numeric_config(self) -> dict[str, Any]:
         """Every option that changes the numbers in a shard."""
@@ -257,6 +331,10 @@ class FeaturesConfig:
         }
         if MODEL_FEATURIZERS & set(self.featurizers):
             config["models"] = self.models
+        if self.lifted:
+            config["rig"] = {"views": self.views, "image_size": self.image_size}
+        if "dinov2" in self.featurizers:
+            config["dinov2_model"] = self.dinov2_model
         if "partfield" in self.featurizers:
             config["partfield_points"] = self.partfield_points
             config["partfield_weights"] = (
@@ -322,6 +400,10 @@ class FeaturesPipeline(beam.PTransform):
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         config = self.config
+        schema = features_schema(
+            dino_dim=config.dino_dim if "dinov2" in config.featurizers else DEFAULT_DINO_DIM,
+            run_metadata=self.run_metadata,
+        )
         tasks = [
             ShapeTask(i // config.shapes_per_shard, source_input)
             for i, source_input in enumerate(self.inputs)
@@ -336,12 +418,35 @@ class FeaturesPipeline(beam.PTransform):
             ).with_outputs(FAILED, main="ok")
         )
         shapes, failures = sampled.ok, [sampled[FAILED]]
+        if config.lifted:
+            located, failed = shapes | "RenderViews" >> RenderViews(
+                orbit_rig(config.views, config.image_size),
+                config.lifted,
+                config.emit_views,
+                config.device,
+            )
+            failures.append(failed)
+            if config.emit_views:
+                self.write_views(located)
+            if "dinov2" in config.featurizers:
+                shapes, failed = located | "DINOv2" >> Dinov2Features(
+                    Dinov2ModelHandler(
+                        config.dinov2_weights or config.dinov2_model,
+                        config.image_size,
+                        config.random_init,
+                        config.device,
+                        max_batch_size=self.model_batch_size,
+                    )
+                )
+                failures.append(failed)
+            else:
+                shapes = located | "Shapes" >> beam.Map(lambda item: item.shape)
         if "partfield" in config.featurizers:
             shapes, failed = shapes | "PartField" >> PartFieldFeatures(
                 config.partfield_checkpoint,
                 config.partfield_points,
                 config.device,
-                batch_size=8 if pick_device(config.device).type == "cuda" else 1,
+                batch_size=self.model_batch_size,
             )
             failures.append(failed)
         written = (
@@ -353,12 +458,46 @@ class FeaturesPipeline(beam.PTransform):
                 WriteShardFile(
                     config.features_dir,
                     self.shard_count,
-                    features_schema(run_metadata=self.run_metadata),
+                    schema,
+                    partial(shard_table, schema=schema),
                     config.shapes_per_row_group,
                 )
             )
         )
         return (written, *failures) | "Manifest" >> beam.Flatten()
+
+    @property
+    def model_batch_size(self) -> int:
+        """Shapes per model forward pass: 8 on a GPU, 1 on the CPU."""
+        return 8 if pick_device(self.config.device).type == "cuda" else 1
+
+    def write_views(self, located: beam.PCollection) -> None:
+        """The ``views/`` table: one row per (shape, view), sharded like the features."""
+        _ = (
+            located
+            | "ViewRows"
+            >> beam.Map(
+                lambda item: (
+                    item.task.shard,
+                    (
+                        item.shape.record.shape_id,
+                        item.task.source_input.uri,
+                        (
+                            item.shape.record.shape_id,
+                            item.shape.record.part_names,
+                            item.view_records,
+                        ),
+                    ),
+                )
+            )
+            | "GroupViewsByShard" >> beam.GroupByKey()
+            | "WriteViews"
+            >> beam.ParDo(
+                WriteShardFile(
+                    self.config.views_dir, self.shard_count, VIEWS_SCHEMA, views_table, 1
+                )
+            )
+        )
 
 
 def counter_total(result: beam.runners.runner.PipelineResult, name: str) -> int:
@@ -409,6 +548,8 @@ def run(options: PipelineOptions) -> int:
     manifest = pl.read_parquet(FileSystems.join(config.features_dir, MANIFEST_FILE))
     written_shards = manifest.filter(pl.col("status") == "ok")["shard"].unique().to_list()
     stale = remove_stale_shards(config.features_dir, written_shards)
+    if config.emit_views:
+        stale += remove_stale_shards(config.views_dir, written_shards)
     counts = dict(manifest.group_by("status").len().iter_rows())
     summary = {
         "pipeline": "features",
@@ -416,6 +557,7 @@ def run(options: PipelineOptions) -> int:
         "options": asdict(config),
         "runner": options.view_as(StandardOptions).runner,
         "device": str(pick_device(config.device)) if run_metadata["models"] else None,
+        "renderer": gl_renderer() if config.lifted else None,
         "inputs": len(inputs),
         "counts": {status: counts.get(status, 0) for status in ("ok", "failed")},
         UNRESOLVED_NAMES: counter_total(result, UNRESOLVED_NAMES),

@@ -8,6 +8,7 @@ rather than a failed batch.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -110,3 +111,61 @@ class PartFieldModelHandler(ModelHandler[PartFieldExample, Any, Any]):
 
     def get_metrics_namespace(self) -> str:
         return "partbank_partfield"
+
+
+class Dinov2ModelHandler(ModelHandler[np.ndarray, Any, Any]):
+    """DINOv2 patch grids of each shape's views: (V, D, G, G) float16 per shape.
+
+    All views of the shapes in a batch go through the model as one batch.
+
+    Args:
+        model: local model folder (pretrained) or a published name (random init).
+        image_size: rendered view side S; the model input is S rounded to the patch size.
+        random_init: the architecture with seeded random weights.
+        device: "auto", "cpu" or "cuda".
+        max_batch_size: shapes per forward pass.
+    """
+
+    def __init__(
+        self, model: str, image_size: int, random_init: bool, device: str, max_batch_size: int
+    ):
+        super().__init__()
+        self.model = model
+        self.image_size = image_size
+        self.random_init = random_init
+        self.device = device
+        self.max_batch_size = max_batch_size
+
+    def load_model(self):
+        from featurizers.dinov2 import Dinov2Featurizer
+
+        featurizer = Dinov2Featurizer(
+            self.model, image_size=self.image_size, random_init=self.random_init, device=self.device
+        )
+        LOGGER.info(
+            "DINOv2 %s on %s (%s, preprocessing: %s)",
+            self.model,
+            featurizer.device,
+            "random weights" if self.random_init else "pretrained",
+            featurizer.preprocess.backend,
+        )
+        return featurizer
+
+    def run_inference(
+        self, batch: Sequence[np.ndarray], model, inference_args: dict | None = None
+    ) -> Iterable[PredictionResult]:
+        import torch
+
+        def run_batch(views: Sequence[np.ndarray]) -> list[np.ndarray]:
+            grids = model(np.concatenate(views)).to(torch.float16).cpu().numpy()
+            bounds = np.cumsum([0, *(len(v) for v in views)])
+            return [grids[a:b] for a, b in itertools.pairwise(bounds)]
+
+        results = _per_example_fallback(batch, run_batch)
+        return [PredictionResult(e, r) for e, r in zip(batch, results, strict=True)]
+
+    def batch_elements_kwargs(self) -> dict[str, int]:
+        return {"min_batch_size": 1, "max_batch_size": self.max_batch_size}
+
+    def get_metrics_namespace(self) -> str:
+        return "partbank_dinov2"

@@ -127,14 +127,11 @@ def with_flat_color(mesh: trimesh.Trimesh, rgba: np.ndarray) -> trimesh.Trimesh:
 
 
 def with_texture(mesh: trimesh.Trimesh, image: Image.Image) -> trimesh.Trimesh:
-    """The mesh with a cylindrical UV projection onto ``image``."""
+    """The mesh with a planar (x, z) UV projection onto ``image`` (no seam)."""
     textured = mesh.copy()
-    x, y, z = textured.vertices.T
-    u = (np.arctan2(y, x) / (2 * np.pi)) % 1.0
-    v = (z - z.min()) / max(np.ptp(z), 1e-9)
-    textured.visual = TextureVisuals(
-        uv=np.stack([u, v], axis=1), material=PBRMaterial(baseColorTexture=image)
-    )
+    lo, hi = textured.bounds
+    uv = (textured.vertices[:, [0, 2]] - lo[[0, 2]]) / np.maximum(hi - lo, 1e-9)[[0, 2]]
+    textured.visual = TextureVisuals(uv=uv, material=PBRMaterial(baseColorTexture=image))
     return textured
 
 

@@ -108,7 +108,7 @@ def load_and_sample(task: ShapeTask, num_points: int) -> SampledShape:
 
 
 class ToShardRow(beam.DoFn):
-    """A sampled shape -> (shard, (uri, ShardRow)), names resolved through the ontology.
+    """A sampled shape -> (shard, (shape_id, uri, ShardRow)), names resolved by the ontology.
 
     Names the ontology does not know keep their raw spelling and ``part_uid`` -1; they
     are logged and counted (``unresolved_names`` in run.json).
@@ -122,7 +122,7 @@ class ToShardRow(beam.DoFn):
     def setup(self) -> None:
         self.aliases = AliasMap.load(self.ontology) if self.ontology else None
 
-    def process(self, shape: SampledShape) -> Iterator[tuple[int, tuple[str, ShardRow]]]:
+    def process(self, shape: SampledShape) -> Iterator[tuple[int, tuple[str, str, ShardRow]]]:
         record, sample = shape.record, shape.sample
         category, parts = self.resolve_names(record)
         row = ShardRow(
@@ -141,7 +141,7 @@ class ToShardRow(beam.DoFn):
             parts=parts,
             **shape.features,
         )
-        yield shape.task.shard, (shape.task.source_input.uri, row)
+        yield shape.task.shard, (record.shape_id, shape.task.source_input.uri, row)
 
     def resolve_names(self, record: ShapeRecord) -> tuple[str, tuple[Part, ...]]:
         """Canonical category and parts of a record (raw names without an ontology)."""

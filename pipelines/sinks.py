@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from schemas.features import MANIFEST_SCHEMA, ShardRow, shard_table
+from schemas.features import MANIFEST_SCHEMA
 
 LOGGER = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ def shard_name(index: int, count: int) -> str:
     return f"{SHARD_PREFIX}-{index:05d}-of-{count:05d}.parquet"
 
 
-def write_atomically(path: str, write: callable) -> None:
+def write_atomically(path: str, write: Callable[[Any], None]) -> None:
     """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
     folder, name = FileSystems.split(path)
     temporary = FileSystems.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
@@ -49,19 +51,29 @@ def write_atomically(path: str, write: callable) -> None:
 
 
 class WriteShardFile(beam.DoFn):
-    """Writes one shard file from (shard index, rows), ``rows_per_group`` shapes per row group.
+    """Writes one shard file from ``(shard index, [(shape_id, uri, row), ...])``.
 
-    Emits a ``ManifestEntry`` (status ok) for every shape written.
+    ``table_of`` turns a list of rows into an Arrow table of ``schema``; every
+    ``rows_per_group`` shapes become one row group. Emits a ``ManifestEntry`` (status ok)
+    per shape written.
     """
 
-    def __init__(self, folder: str, shard_count: int, schema: pa.Schema, rows_per_group: int):
+    def __init__(
+        self,
+        folder: str,
+        shard_count: int,
+        schema: pa.Schema,
+        table_of: Callable[[list[Any]], pa.Table],
+        rows_per_group: int,
+    ):
         self.folder = folder
         self.shard_count = shard_count
         self.schema = schema
+        self.table_of = table_of
         self.rows_per_group = rows_per_group
 
     def process(
-        self, keyed_rows: tuple[int, Iterable[tuple[str, ShardRow]]]
+        self, keyed_rows: tuple[int, Iterable[tuple[str, str, Any]]]
     ) -> Iterator[ManifestEntry]:
         index, rows = keyed_rows
         name = shard_name(index, self.shard_count)
@@ -69,18 +81,13 @@ class WriteShardFile(beam.DoFn):
 
         def write(handle) -> None:
             with pq.ParquetWriter(handle, self.schema, compression=PARQUET_COMPRESSION) as writer:
-                group: list[ShardRow] = []
-                for uri, row in rows:
-                    group.append(row)
-                    written.append((row.shape_id, uri))
-                    if len(group) == self.rows_per_group:
-                        writer.write_table(shard_table(group, self.schema))
-                        group = []
-                if group:
-                    writer.write_table(shard_table(group, self.schema))
+                iterator = iter(rows)
+                while group := list(itertools.islice(iterator, self.rows_per_group)):
+                    writer.write_table(self.table_of([row for _, _, row in group]))
+                    written.extend((shape_id, uri) for shape_id, uri, _ in group)
 
         write_atomically(FileSystems.join(self.folder, name), write)
-        LOGGER.info("wrote %s (%d shapes)", name, len(written))
+        LOGGER.info("wrote %s (%d shapes)", FileSystems.join(self.folder, name), len(written))
         for shape_id, uri in written:
             yield ManifestEntry(shape_id, uri, "ok", shard=name)
 
