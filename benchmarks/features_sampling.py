@@ -1,11 +1,14 @@
-"""Throughput of load + sample + write (``--featurizers none``).
+"""Throughput of the features pipeline: load + sample + write, and with featurizers.
 
 Prints, on this machine:
   * per-stage milliseconds per shape over the bundled samples (in process, no Beam);
   * end-to-end shapes/s of ``beam_runner.py --pipeline features`` on a PartNet-format
-    folder of ``--shapes`` generated shapes (local FnApiRunner, one process).
+    folder of ``--shapes`` generated shapes (local FnApiRunner, one process), with the
+    pipeline options given after ``--`` (default: ``--featurizers none``).
 
-    python benchmarks/features_sampling.py [--shapes 200] [--repeats 5]
+    python benchmarks/features_sampling.py [--shapes 200] [--repeats 5] [-- PIPELINE OPTIONS]
+    python benchmarks/features_sampling.py --shapes 6 -- --featurizers dinov2 \
+        --models random-init --dinov2-model facebook/dinov2-small
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ def stage_timings(repeats: int) -> None:
             t1 = time.perf_counter()
             points = sample_shape(record)
             t2 = time.perf_counter()
-            _, (_, row) = next(
+            _, (_, _, row) = next(
                 to_row.process(SampledShape(ShapeTask(0, source_input), record, points))
             )
             pq.write_table(shard_table([row], schema), io.BytesIO(), compression="zstd")
@@ -61,41 +64,43 @@ def stage_timings(repeats: int) -> None:
     print(f"  total  {1000 * total / count:7.2f}  -> {count / total:.1f} shapes/s")
 
 
-def pipeline_throughput(shape_count: int) -> None:
+def pipeline_throughput(shape_count: int, pipeline_args: list[str]) -> None:
     makers = list(sample_data.SHAPES.items())
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data_v0"
         for i in range(shape_count):
             category, make = makers[i % len(makers)]
             sample_data.write_partnet(data, f"{10_000 + i}", category.title(), make())
+        output = str(Path(tmp) / "out")
         start = time.perf_counter()
         code = beam_runner.main(
             [
-                "--pipeline",
-                "features",
-                "--source",
-                "partnet",
-                "--input",
-                str(data),
-                "--output",
-                str(Path(tmp) / "out"),
+                *("--pipeline", "features", "--source", "partnet", "--input", str(data)),
+                *("--output", output, *pipeline_args),
             ]
         )
         seconds = time.perf_counter() - start
     assert code == 0
     print(
-        f"pipeline end to end: {shape_count} PartNet-format shapes in {seconds:.2f} s "
-        f"-> {shape_count / seconds:.1f} shapes/s (FnApiRunner, 1 worker, incl. startup)"
+        f"pipeline end to end ({' '.join(pipeline_args) or '--featurizers none'}): "
+        f"{shape_count} PartNet-format shapes in {seconds:.2f} s "
+        f"-> {shape_count / seconds:.2f} shapes/s (incl. startup)"
     )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Arguments after -- go to the pipeline, e.g. -- --featurizers dinov2 "
+        "--models random-init --dinov2-model facebook/dinov2-small",
+    )
     parser.add_argument("--shapes", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args, pipeline_args = parser.parse_known_args()
+    if pipeline_args[:1] == ["--"]:
+        pipeline_args = pipeline_args[1:]
     stage_timings(args.repeats)
-    pipeline_throughput(args.shapes)
+    pipeline_throughput(args.shapes, pipeline_args)
 
 
 if __name__ == "__main__":
