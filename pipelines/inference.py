@@ -8,9 +8,10 @@ rather than a failed batch.
 
 from __future__ import annotations
 
+import abc
 import itertools
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,29 +29,56 @@ class PartFieldExample:
     query: np.ndarray
 
 
-def _per_example_fallback(
-    batch: Sequence[Any], run_batch: Callable[[Sequence[Any]], list[Any]]
-) -> list[Any]:
-    """``run_batch(batch)``; if it raises, each example alone, exceptions kept as results."""
-    try:
-        return run_batch(batch)
-    except Exception as batch_error:  # isolate the failing shape(s)
-        LOGGER.warning(
-            "batch of %d failed (%s); retrying shapes one by one", len(batch), batch_error
-        )
-    results = []
-    for example in batch:
+class ShapeBatchModelHandler(ModelHandler[Any, Any, Any], abc.ABC):
+    """A model run on batches of up to ``max_batch_size`` shapes, one result per shape.
+
+    Subclasses implement ``load_model`` and ``run_batch``. If a batch raises, its shapes run
+    one by one and a shape that still raises gets the exception as its inference.
+    """
+
+    metrics_name = "partbank"
+
+    def __init__(self, device: str, max_batch_size: int):
+        super().__init__()
+        self.device = device
+        self.max_batch_size = max_batch_size
+
+    @abc.abstractmethod
+    def run_batch(self, examples: Sequence[Any], model: Any) -> list[np.ndarray]:
+        """One result per example, in order."""
+
+    def run_inference(
+        self, batch: Sequence[Any], model: Any, inference_args: dict | None = None
+    ) -> Iterable[PredictionResult]:
         try:
-            results.extend(run_batch([example]))
-        except Exception as error:
-            results.append(error)
-    return results
+            results = self.run_batch(batch, model)
+        except Exception as batch_error:  # isolate the failing shape(s)
+            LOGGER.warning(
+                "%s: batch of %d failed (%s); retrying shapes one by one",
+                self.metrics_name,
+                len(batch),
+                batch_error,
+            )
+            results = []
+            for example in batch:
+                try:
+                    results.extend(self.run_batch([example], model))
+                except Exception as error:
+                    results.append(error)
+        return [PredictionResult(e, r) for e, r in zip(batch, results, strict=True)]
+
+    def batch_elements_kwargs(self) -> dict[str, int]:
+        return {"min_batch_size": 1, "max_batch_size": self.max_batch_size}
+
+    def get_metrics_namespace(self) -> str:
+        return self.metrics_name
 
 
-class PartFieldModelHandler(ModelHandler[PartFieldExample, Any, Any]):
+class PartFieldModelHandler(ShapeBatchModelHandler):
     """PartField features at each shape's query points: (N, 448) float16 per shape.
 
-    fp32 on CPU; on CUDA, fp16 autocast with TF32 disabled for the fp32 parts.
+    fp32 on CPU; on CUDA, fp16 autocast with TF32 disabled for the fp32 parts. Shapes
+    with equal point counts share a forward pass.
 
     Args:
         checkpoint: a local checkpoint file, or None for random weights (``random-init``).
@@ -58,11 +86,11 @@ class PartFieldModelHandler(ModelHandler[PartFieldExample, Any, Any]):
         max_batch_size: shapes per forward pass (1 on CPU is fastest and leanest).
     """
 
+    metrics_name = "partbank_partfield"
+
     def __init__(self, checkpoint: str | None, device: str = "auto", max_batch_size: int = 1):
-        super().__init__()
+        super().__init__(device, max_batch_size)
         self.checkpoint = checkpoint
-        self.device = device
-        self.max_batch_size = max_batch_size
 
     def load_model(self):
         import torch
@@ -82,38 +110,25 @@ class PartFieldModelHandler(ModelHandler[PartFieldExample, Any, Any]):
         LOGGER.info("PartField on %s (%s)", device, self.checkpoint or "random weights")
         return model.eval().to(device)
 
-    def run_inference(
-        self, batch: Sequence[PartFieldExample], model, inference_args: dict | None = None
-    ) -> Iterable[PredictionResult]:
+    def run_batch(self, examples: Sequence[PartFieldExample], model) -> list[np.ndarray]:
         import torch
 
         device = next(model.parameters()).device
-
-        def run_batch(examples: Sequence[PartFieldExample]) -> list[np.ndarray]:
-            out: list[np.ndarray | None] = [None] * len(examples)
-            by_size: dict[tuple[int, int], list[int]] = {}
-            for i, example in enumerate(examples):
-                by_size.setdefault((len(example.points), len(example.query)), []).append(i)
-            for indices in by_size.values():
-                points = torch.from_numpy(np.stack([examples[i].points for i in indices]))
-                query = torch.from_numpy(np.stack([examples[i].query for i in indices]))
-                with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
-                    features = model.features(points.to(device), query.to(device))
-                for i, shape_features in zip(indices, features, strict=True):
-                    out[i] = shape_features.to(torch.float16).cpu().numpy()
-            return out
-
-        results = _per_example_fallback(batch, run_batch)
-        return [PredictionResult(e, r) for e, r in zip(batch, results, strict=True)]
-
-    def batch_elements_kwargs(self) -> dict[str, int]:
-        return {"min_batch_size": 1, "max_batch_size": self.max_batch_size}
-
-    def get_metrics_namespace(self) -> str:
-        return "partbank_partfield"
+        out: list[np.ndarray | None] = [None] * len(examples)
+        by_size: dict[tuple[int, int], list[int]] = {}
+        for i, example in enumerate(examples):
+            by_size.setdefault((len(example.points), len(example.query)), []).append(i)
+        for indices in by_size.values():
+            points = torch.from_numpy(np.stack([examples[i].points for i in indices]))
+            query = torch.from_numpy(np.stack([examples[i].query for i in indices]))
+            with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
+                features = model.features(points.to(device), query.to(device))
+            for i, shape_features in zip(indices, features, strict=True):
+                out[i] = shape_features.to(torch.float16).cpu().numpy()
+        return out
 
 
-class Dinov2ModelHandler(ModelHandler[np.ndarray, Any, Any]):
+class Dinov2ModelHandler(ShapeBatchModelHandler):
     """DINOv2 patch grids of each shape's views: (V, D, G, G) float16 per shape.
 
     All views of the shapes in a batch go through the model as one batch.
@@ -126,15 +141,15 @@ class Dinov2ModelHandler(ModelHandler[np.ndarray, Any, Any]):
         max_batch_size: shapes per forward pass.
     """
 
+    metrics_name = "partbank_dinov2"
+
     def __init__(
         self, model: str, image_size: int, random_init: bool, device: str, max_batch_size: int
     ):
-        super().__init__()
+        super().__init__(device, max_batch_size)
         self.model = model
         self.image_size = image_size
         self.random_init = random_init
-        self.device = device
-        self.max_batch_size = max_batch_size
 
     def load_model(self):
         from featurizers.dinov2 import Dinov2Featurizer
@@ -151,21 +166,9 @@ class Dinov2ModelHandler(ModelHandler[np.ndarray, Any, Any]):
         )
         return featurizer
 
-    def run_inference(
-        self, batch: Sequence[np.ndarray], model, inference_args: dict | None = None
-    ) -> Iterable[PredictionResult]:
+    def run_batch(self, views: Sequence[np.ndarray], model) -> list[np.ndarray]:
         import torch
 
-        def run_batch(views: Sequence[np.ndarray]) -> list[np.ndarray]:
-            grids = model(np.concatenate(views)).to(torch.float16).cpu().numpy()
-            bounds = np.cumsum([0, *(len(v) for v in views)])
-            return [grids[a:b] for a, b in itertools.pairwise(bounds)]
-
-        results = _per_example_fallback(batch, run_batch)
-        return [PredictionResult(e, r) for e, r in zip(batch, results, strict=True)]
-
-    def batch_elements_kwargs(self) -> dict[str, int]:
-        return {"min_batch_size": 1, "max_batch_size": self.max_batch_size}
-
-    def get_metrics_namespace(self) -> str:
-        return "partbank_dinov2"
+        grids = model(np.concatenate(views)).to(torch.float16).cpu().numpy()
+        bounds = np.cumsum([0, *(len(v) for v in views)])
+        return [grids[a:b] for a, b in itertools.pairwise(bounds)]
