@@ -44,7 +44,7 @@ from featurizers.sampling import DEFAULT_NUM_POINTS
 from featurizers.weights import ModelUnavailableError, hub_file, pick_device
 from ontology.alias_map import AliasMap
 from pipelines.featurize import Dinov2Features, PartFieldFeatures, RenderViews
-from pipelines.inference import Dinov2ModelHandler
+from pipelines.inference import Dinov2ModelHandler, PartFieldModelHandler
 from pipelines.options import CommonOptions
 from pipelines.run_info import package_versions
 from pipelines.shapes import (
@@ -145,6 +145,14 @@ class FeaturesOptions(PipelineOptions):
             "--device", choices=("auto", "cpu", "cuda"), default="auto", help="model device"
         )
         parser.add_argument(
+            "--model-accelerator",
+            dest="model_accelerator",
+            default=None,
+            help="Beam accelerator resource hint for the model stages only, e.g. "
+            "'type:nvidia-l4;count:1;install-nvidia-driver' (Dataflow: rendering stays on CPU "
+            "workers, models run on GPU workers)",
+        )
+        parser.add_argument(
             "--partfield-checkpoint",
             dest="partfield_checkpoint",
             default=None,
@@ -200,6 +208,7 @@ class FeaturesConfig:
     featurizers: tuple[str, ...]
     models: str
     device: str
+    model_accelerator: str | None
     views: int
     image_size: int
     dinov2_model: str
@@ -257,6 +266,7 @@ class FeaturesConfig:
             featurizers=tuple(sorted(set(names))),
             models=own.models,
             device=own.device,
+            model_accelerator=own.model_accelerator,
             views=own.views,
             image_size=own.image_size,
             dinov2_model=own.dinov2_model,
@@ -436,17 +446,19 @@ class FeaturesPipeline(beam.PTransform):
                         config.random_init,
                         config.device,
                         max_batch_size=self.model_batch_size,
-                    )
+                    ),
+                    config.model_accelerator,
                 )
                 failures.append(failed)
             else:
                 shapes = located | "Shapes" >> beam.Map(lambda item: item.shape)
         if "partfield" in config.featurizers:
             shapes, failed = shapes | "PartField" >> PartFieldFeatures(
-                config.partfield_checkpoint,
+                PartFieldModelHandler(
+                    config.partfield_checkpoint, config.device, self.model_batch_size
+                ),
                 config.partfield_points,
-                config.device,
-                batch_size=self.model_batch_size,
+                config.model_accelerator,
             )
             failures.append(failed)
         written = (

@@ -23,7 +23,12 @@ from featurizers.partfield import encoder_points, from_partbank_frame
 from featurizers.rendering import render_shape
 from featurizers.sampling import shape_seed
 from featurizers.views import element_parts, view_records
-from pipelines.inference import Dinov2ModelHandler, PartFieldExample, PartFieldModelHandler
+from pipelines.inference import (
+    Dinov2ModelHandler,
+    PartFieldExample,
+    PartFieldModelHandler,
+    ShapeBatchModelHandler,
+)
 from pipelines.shapes import FAILED, GuardedStep, SampledShape, ShapeTask
 
 
@@ -46,26 +51,39 @@ def partfield_example(
     return shape, PartFieldExample(points, from_partbank_frame(sample.points))
 
 
+def keyed_inference(handler: ShapeBatchModelHandler, accelerator: str | None) -> beam.PTransform:
+    """RunInference over (key, example) pairs; on workers with ``accelerator`` when given.
+
+    ``accelerator`` is a Beam resource hint such as
+    ``"type:nvidia-l4;count:1;install-nvidia-driver"``: on Dataflow, only the model stages
+    then run on GPU workers ("right fitting"); local runners ignore it.
+    """
+    transform = RunInference(KeyedModelHandler(handler))
+    return transform.with_resource_hints(accelerator=accelerator) if accelerator else transform
+
+
 class PartFieldFeatures(beam.PTransform):
     """Adds ``partfield``: (N, 448) float16 PartField features at each shape's points.
 
     Args:
-        checkpoint: local checkpoint file; None runs random weights (``--models random-init``).
+        handler: the PartField model handler.
         encoder_points: surface samples fed to the encoder (upstream: 100,000).
-        device: "auto", "cpu" or "cuda".
-        batch_size: shapes per forward pass.
+        accelerator: resource hint for the model stage (see ``keyed_inference``).
     """
 
-    def __init__(self, checkpoint: str | None, encoder_points: int, device: str, batch_size: int):
+    def __init__(
+        self, handler: PartFieldModelHandler, encoder_points: int, accelerator: str | None = None
+    ):
         super().__init__()
-        self.handler = PartFieldModelHandler(checkpoint, device, batch_size)
+        self.handler = handler
         self.encoder_points = encoder_points
+        self.accelerator = accelerator
 
     def expand(self, shapes: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         prepared = shapes | "Inputs" >> beam.ParDo(
             GuardedStep("partfield", partial(partfield_example, num_points=self.encoder_points))
         ).with_outputs(FAILED, main="ok")
-        predicted = prepared.ok | "RunInference" >> RunInference(KeyedModelHandler(self.handler))
+        predicted = prepared.ok | "RunInference" >> keyed_inference(self.handler, self.accelerator)
         attached = predicted | "Attach" >> beam.ParDo(
             GuardedStep("partfield", partial(with_feature, column="partfield"), task_of=_key_task)
         ).with_outputs(FAILED, main="ok")
@@ -169,15 +187,16 @@ class Dinov2Features(beam.PTransform):
     the lift runs in its own step on the located points.
     """
 
-    def __init__(self, handler: Dinov2ModelHandler):
+    def __init__(self, handler: Dinov2ModelHandler, accelerator: str | None = None):
         super().__init__()
         self.handler = handler
+        self.accelerator = accelerator
 
     def expand(self, located: beam.PCollection) -> tuple[beam.PCollection, beam.PCollection]:
         predicted = (
             located
             | "Views" >> beam.Map(lambda item: ((item.shape, item.located), item.views))
-            | "RunInference" >> RunInference(KeyedModelHandler(self.handler))
+            | "RunInference" >> keyed_inference(self.handler, self.accelerator)
         )
         lifted = predicted | "Lift" >> beam.ParDo(
             GuardedStep("dinov2", with_dino, task_of=lambda pair: pair[0][0].task)

@@ -83,3 +83,29 @@ def test_missing_weights_stop_the_run_before_any_work(args, message, tmp_path, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
     assert not (tmp_path / "features").exists()
+
+
+def test_model_accelerator_hint_lands_on_the_model_stage_only(tmp_path):
+    import apache_beam as beam
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from pipelines.features import FeaturesConfig, FeaturesPipeline, discover_inputs
+
+    hint = "type:nvidia-l4;count:1;install-nvidia-driver"
+    options = PipelineOptions(
+        ["--featurizers", "partfield", "--models", "random-init", "--output", str(tmp_path)]
+        + ["--model-accelerator", hint]
+    )
+    config = FeaturesConfig.from_options(options)
+    pipeline = beam.Pipeline(runner="FnApiRunner")
+    _ = pipeline | FeaturesPipeline(config, discover_inputs(config), {})
+    proto = pipeline.to_runner_api()
+
+    def accelerated(transform) -> bool:
+        environment = proto.components.environments.get(transform.environment_id)
+        return environment is not None and any(
+            "accelerator" in key for key in environment.resource_hints
+        )
+
+    names = [t.unique_name for t in proto.components.transforms.values() if accelerated(t)]
+    assert names and all("/PartField/RunInference" in name for name in names)
