@@ -93,8 +93,10 @@ def test_model_accelerator_hint_lands_on_the_model_stage_only(tmp_path):
 
     hint = "type:nvidia-l4;count:1;install-nvidia-driver"
     options = PipelineOptions(
-        ["--featurizers", "partfield", "--models", "random-init", "--output", str(tmp_path)]
-        + ["--model-accelerator", hint]
+        [
+            *("--featurizers", "partfield", "--models", "random-init"),
+            *("--output", str(tmp_path), "--model-accelerator", hint),
+        ]
     )
     config = FeaturesConfig.from_options(options)
     pipeline = beam.Pipeline(runner="FnApiRunner")
