@@ -39,9 +39,10 @@ from featurizers.dinov2 import DEFAULT_MODEL as DEFAULT_DINOV2
 from featurizers.dinov2 import known_config
 from featurizers.dinov2 import resolve_weights as resolve_dinov2_weights
 from featurizers.partfield import DEFAULT_NUM_POINTS as PARTFIELD_POINTS
+from featurizers.partfield import OFFICIAL_CHECKPOINT, official_checkpoint
 from featurizers.rendering import gl_renderer
 from featurizers.sampling import DEFAULT_NUM_POINTS
-from featurizers.weights import ModelUnavailableError, hub_file, pick_device
+from featurizers.weights import ModelUnavailableError, pick_device
 from ontology.alias_map import AliasMap
 from pipelines.featurize import Dinov2Features, PartFieldFeatures, RenderViews
 from pipelines.inference import Dinov2ModelHandler, PartFieldModelHandler
@@ -76,8 +77,6 @@ MODEL_FEATURIZERS = frozenset({"dinov2", "partfield"})
 LIFTED_FEATURIZERS = frozenset({"rgb", "dinov2"})
 #: Bumped when sampling changes the numbers it produces (part of the config hash).
 SAMPLER_VERSION = 1
-#: The official PartField weights on the Hugging Face hub.
-PARTFIELD_HUB_FILE = ("mikaelaangel/partfield-ckpt", "model_objaverse.ckpt")
 
 
 class FeaturesOptions(PipelineOptions):
@@ -157,7 +156,7 @@ class FeaturesOptions(PipelineOptions):
             dest="partfield_checkpoint",
             default=None,
             help="local PartField checkpoint (state_dict or Lightning .ckpt); default: "
-            f"{'/'.join(PARTFIELD_HUB_FILE)} from the Hugging Face hub",
+            f"{'/'.join(OFFICIAL_CHECKPOINT)} from the Hugging Face hub",
         )
         parser.add_argument(
             "--partfield-points",
@@ -212,9 +211,10 @@ class FeaturesConfig:
     views: int
     image_size: int
     dinov2_model: str
-    dinov2_weights: str | None
+    dinov2_weights: str | None  # the folder found by with_weights
     emit_views: bool
     partfield_checkpoint: str | None
+    partfield_weights: str | None  # the file found by with_weights
     partfield_points: int
     ontology: str | None
     limit: int | None
@@ -273,6 +273,7 @@ class FeaturesConfig:
             dinov2_weights=None,
             emit_views=own.emit_views,
             partfield_checkpoint=own.partfield_checkpoint,
+            partfield_weights=None,
             partfield_points=own.partfield_points,
             ontology=own.ontology,
             limit=own.limit,
@@ -297,7 +298,10 @@ class FeaturesConfig:
         return self.models == "random-init" and bool(MODEL_FEATURIZERS & set(self.featurizers))
 
     def with_weights(self) -> FeaturesConfig:
-        """The config with every model's weights located (downloaded if need be).
+        """The config with every model's weights located here, before any work.
+
+        Workers find the weights again themselves (their own cache, or a download); what is
+        located here sets the ``dino`` width and the weights' fingerprint in the config.
 
         Raises:
             ModelUnavailableError: weights missing; the message says how to provide them.
@@ -308,21 +312,11 @@ class FeaturesConfig:
         if "dinov2" in self.featurizers:
             located["dinov2_weights"] = str(resolve_dinov2_weights(self.dinov2_model))
         if "partfield" in self.featurizers:
-            if self.partfield_checkpoint:
-                if not FileSystems.exists(self.partfield_checkpoint):
-                    raise ModelUnavailableError(
-                        f"--partfield-checkpoint {self.partfield_checkpoint}: no such file"
-                    )
-            else:
-                repo, filename = PARTFIELD_HUB_FILE
-                located["partfield_checkpoint"] = str(
-                    hub_file(
-                        repo,
-                        filename,
-                        what="PartField weights",
-                        local_flag="--partfield-checkpoint",
-                    )
+            if self.partfield_checkpoint and not FileSystems.exists(self.partfield_checkpoint):
+                raise ModelUnavailableError(
+                    f"--partfield-checkpoint {self.partfield_checkpoint}: no such file"
                 )
+            located["partfield_weights"] = self.partfield_checkpoint or str(official_checkpoint())
         return dataclasses.replace(self, **located)
 
     @property
@@ -348,9 +342,7 @@ class FeaturesConfig:
         if "partfield" in self.featurizers:
             config["partfield_points"] = self.partfield_points
             config["partfield_weights"] = (
-                None
-                if self.models == "random-init"
-                else _file_fingerprint(self.partfield_checkpoint)
+                None if self.models == "random-init" else _file_fingerprint(self.partfield_weights)
             )
         return config
 
@@ -441,7 +433,7 @@ class FeaturesPipeline(beam.PTransform):
             if "dinov2" in config.featurizers:
                 shapes, failed = located | "DINOv2" >> Dinov2Features(
                     Dinov2ModelHandler(
-                        config.dinov2_weights or config.dinov2_model,
+                        config.dinov2_model,
                         config.image_size,
                         config.random_init,
                         config.device,
@@ -455,7 +447,10 @@ class FeaturesPipeline(beam.PTransform):
         if "partfield" in config.featurizers:
             shapes, failed = shapes | "PartField" >> PartFieldFeatures(
                 PartFieldModelHandler(
-                    config.partfield_checkpoint, config.device, self.model_batch_size
+                    config.partfield_checkpoint,
+                    config.random_init,
+                    config.device,
+                    self.model_batch_size,
                 ),
                 config.partfield_points,
                 config.model_accelerator,

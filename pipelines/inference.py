@@ -11,11 +11,16 @@ from __future__ import annotations
 import abc
 import itertools
 import logging
-from collections.abc import Iterable, Sequence
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult
 
 LOGGER = logging.getLogger(__name__)
@@ -27,6 +32,19 @@ class PartFieldExample:
 
     points: np.ndarray
     query: np.ndarray
+
+
+@contextmanager
+def local_file(path: str) -> Iterator[str]:
+    """A local path to ``path``: itself, or a temporary copy of a remote (``gs://``) file."""
+    if "://" not in path:
+        yield path
+        return
+    with tempfile.NamedTemporaryFile(suffix=os.path.splitext(path)[1]) as copy:
+        with FileSystems.open(path) as remote:
+            shutil.copyfileobj(remote, copy, length=16 << 20)
+        copy.flush()
+        yield copy.name
 
 
 class ShapeBatchModelHandler(ModelHandler[Any, Any, Any], abc.ABC):
@@ -80,22 +98,34 @@ class PartFieldModelHandler(ShapeBatchModelHandler):
     fp32 on CPU; on CUDA, fp16 autocast with TF32 disabled for the fp32 parts. Shapes
     with equal point counts share a forward pass.
 
+    Weights are found on the worker: ``checkpoint`` (a local path, or a ``gs://``-style
+    path copied to local disk first), else the official checkpoint from the worker's
+    Hugging Face cache (downloaded into it on first use).
+
     Args:
-        checkpoint: a local checkpoint file, or None for random weights (``random-init``).
+        checkpoint: a checkpoint file, or None for the official weights.
+        random_init: seeded random weights instead (``--models random-init``).
         device: "auto", "cpu" or "cuda".
         max_batch_size: shapes per forward pass (1 on CPU is fastest and leanest).
     """
 
     metrics_name = "partbank_partfield"
 
-    def __init__(self, checkpoint: str | None, device: str = "auto", max_batch_size: int = 1):
+    def __init__(
+        self,
+        checkpoint: str | None,
+        random_init: bool = False,
+        device: str = "auto",
+        max_batch_size: int = 1,
+    ):
         super().__init__(device, max_batch_size)
         self.checkpoint = checkpoint
+        self.random_init = random_init
 
     def load_model(self):
         import torch
 
-        from featurizers.partfield import PartField
+        from featurizers.partfield import PartField, official_checkpoint
         from featurizers.weights import pick_device
 
         device = pick_device(self.device)
@@ -105,9 +135,12 @@ class PartFieldModelHandler(ShapeBatchModelHandler):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)  # random-init runs are reproducible
             model = PartField()
-        if self.checkpoint:
-            model.load_checkpoint(self.checkpoint)
-        LOGGER.info("PartField on %s (%s)", device, self.checkpoint or "random weights")
+        source = "random weights"
+        if not self.random_init:
+            source = self.checkpoint or str(official_checkpoint())
+            with local_file(source) as path:
+                model.load_checkpoint(path)
+        LOGGER.info("PartField on %s (%s)", device, source)
         return model.eval().to(device)
 
     def run_batch(self, examples: Sequence[PartFieldExample], model) -> list[np.ndarray]:

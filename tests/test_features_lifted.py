@@ -146,3 +146,27 @@ def test_missing_dinov2_weights_stop_the_run(tmp_path, capsys):
 def test_emit_views_needs_a_lifted_featurizer(tmp_path, capsys):
     code = beam_runner.main(["--pipeline", "features", "--emit-views", "--output", str(tmp_path)])
     assert code == 2 and "--emit-views" in capsys.readouterr().err
+
+
+def test_pretrained_dinov2_from_a_local_folder(tmp_path, colored_dataset):
+    import torch
+    from transformers import Dinov2Model
+
+    folder = tmp_path / "dinov2-local"
+    torch.manual_seed(1)
+    Dinov2Model(
+        Dinov2Config(
+            hidden_size=48, num_hidden_layers=1, num_attention_heads=2, intermediate_size=96
+        )
+    ).save_pretrained(folder)
+    out = tmp_path / "out"
+    args = [
+        "--pipeline", "features", "--source", "3dcompat", "--input", str(colored_dataset),
+        "--output", str(out), "--featurizers", "dinov2", "--dinov2-model", str(folder),
+        "--views", "4", "--image-size", "112", "--num-points", "500", "--limit", "1",
+    ]  # fmt: skip
+    assert beam_runner.main(args) == 0
+    (shape,) = list(ShardReader(out / "features"))
+    assert shape["dino"].shape == (500, 48)
+    run = json.loads((out / "run.json").read_text())
+    assert run["models"] == "pretrained" and run["config"]["dinov2_model"] == str(folder)

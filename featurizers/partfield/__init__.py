@@ -11,7 +11,11 @@ Typical use::
     feats = model.features(points, torch.from_numpy(from_partbank_frame(xyz_norm)))
 """
 
-from featurizers.partfield.checkpoint import CheckpointError
+from featurizers.partfield.checkpoint import (
+    OFFICIAL_CHECKPOINT,
+    CheckpointError,
+    official_checkpoint,
+)
 from featurizers.partfield.config import PartFieldConfig
 from featurizers.partfield.model import PartField, query_triplane
 from featurizers.partfield.preprocess import (
@@ -28,6 +32,7 @@ from featurizers.partfield.preprocess import (
 __all__ = [
     "DEFAULT_NUM_POINTS",
     "EXTENT",
+    "OFFICIAL_CHECKPOINT",
     "CheckpointError",
     "PartField",
     "PartFieldConfig",
@@ -36,6 +41,7 @@ __all__ = [
     "normalization",
     "normalize_mesh",
     "normalize_points",
+    "official_checkpoint",
     "query_triplane",
     "sample_points",
 ]
