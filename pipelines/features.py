@@ -24,7 +24,7 @@ import math
 import sys
 import time
 from dataclasses import asdict, dataclass
-from functools import partial
+from functools import cached_property, partial
 from importlib import resources
 from typing import Any
 
@@ -324,6 +324,7 @@ class FeaturesConfig:
         """D of the ``dino`` column, from the model's architecture (no download)."""
         return known_config(self.dinov2_weights or self.dinov2_model).hidden_size
 
+    @cached_property
     def numeric_config(self) -> dict[str, Any]:
         """Every option that changes the numbers in a shard."""
         config: dict[str, Any] = {
@@ -352,9 +353,9 @@ class FeaturesConfig:
             return None
         return hashlib.sha256(AliasMap.log_path(self.ontology).read_bytes()).hexdigest()
 
-    @property
+    @cached_property
     def config_hash(self) -> str:
-        canonical = json.dumps(self.numeric_config(), sort_keys=True)
+        canonical = json.dumps(self.numeric_config, sort_keys=True)
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
@@ -530,7 +531,7 @@ def run(options: PipelineOptions) -> int:
         ", ".join(config.featurizers) or "none",
     )
     run_metadata = {
-        "config": config.numeric_config(),
+        "config": config.numeric_config,
         "config_hash": config.config_hash,
         "models": ("random-init" if config.random_init else "pretrained")
         if MODEL_FEATURIZERS & set(config.featurizers)
