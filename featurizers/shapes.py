@@ -75,10 +75,6 @@ class ShapeRecord:
         if bool(self.pieces) == (self.cloud is not None):
             raise ValueError(f"{self.shape_id}: a shape has either mesh pieces or a point cloud")
 
-    @property
-    def is_point_cloud(self) -> bool:
-        return self.cloud is not None
-
     @cached_property
     def face_offsets(self) -> np.ndarray:
         """(len(pieces) + 1,) int64: first global face index of each piece, then F."""
