@@ -50,31 +50,24 @@ _SIZES = {  # hidden size, layers, heads, SwiGLU FFN
     "giant": (1536, 40, 24, True),
 }
 
+_FAMILIES: dict[str, tuple[type[PretrainedConfig], dict]] = {
+    "facebook/dinov2-{}": (Dinov2Config, {}),
+    "facebook/dinov2-with-registers-{}": (Dinov2WithRegistersConfig, {"num_register_tokens": 4}),
+}
+
 #: Architectures of the published models, so ``random_init`` needs no download.
 VARIANTS: dict[str, PretrainedConfig] = {
-    **{
-        f"facebook/dinov2-{size}": Dinov2Config(
-            hidden_size=hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            use_swiglu_ffn=swiglu,
-            image_size=518,
-            patch_size=14,
-        )
-        for size, (hidden, layers, heads, swiglu) in _SIZES.items()
-    },
-    **{
-        f"facebook/dinov2-with-registers-{size}": Dinov2WithRegistersConfig(
-            hidden_size=hidden,
-            num_hidden_layers=layers,
-            num_attention_heads=heads,
-            use_swiglu_ffn=swiglu,
-            image_size=518,
-            patch_size=14,
-            num_register_tokens=4,
-        )
-        for size, (hidden, layers, heads, swiglu) in _SIZES.items()
-    },
+    name.format(size): config_class(
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        use_swiglu_ffn=swiglu,
+        image_size=518,
+        patch_size=14,
+        **extra,
+    )
+    for name, (config_class, extra) in _FAMILIES.items()
+    for size, (hidden, layers, heads, swiglu) in _SIZES.items()
 }
 
 
