@@ -91,11 +91,13 @@ class FeaturesOptions(PipelineOptions):
         )
         parser.add_argument(
             "--input",
+            metavar="PATH_OR_GLOB",
             help="folder, glob or list file of the source's inputs (local or gs://); "
             "default: the bundled samples of every source",
         )
         parser.add_argument(
             "--num-points",
+            metavar="N",
             dest="num_points",
             type=int,
             default=DEFAULT_NUM_POINTS,
@@ -103,15 +105,21 @@ class FeaturesOptions(PipelineOptions):
         )
         parser.add_argument(
             "--featurizers",
+            metavar="LIST",
             default="none",
             help="comma-separated featurizers to run, or 'none' (default); "
             f"available: {', '.join(FEATURIZERS)}",
         )
         parser.add_argument(
-            "--views", type=int, default=12, help="rendered views per shape (default %(default)s)"
+            "--views",
+            metavar="N",
+            type=int,
+            default=12,
+            help="rendered views per shape (default %(default)s)",
         )
         parser.add_argument(
             "--image-size",
+            metavar="PX",
             dest="image_size",
             type=int,
             default=448,
@@ -120,6 +128,7 @@ class FeaturesOptions(PipelineOptions):
         )
         parser.add_argument(
             "--dinov2-model",
+            metavar="NAME_OR_DIR",
             dest="dinov2_model",
             default=DEFAULT_DINOV2,
             help="DINOv2 hub id or local folder (default %(default)s; small/base/large/giant "
@@ -145,6 +154,7 @@ class FeaturesOptions(PipelineOptions):
         )
         parser.add_argument(
             "--model-accelerator",
+            metavar="HINT",
             dest="model_accelerator",
             default=None,
             help="Beam accelerator resource hint for the model stages only, e.g. "
@@ -153,13 +163,16 @@ class FeaturesOptions(PipelineOptions):
         )
         parser.add_argument(
             "--partfield-checkpoint",
+            metavar="PATH",
             dest="partfield_checkpoint",
             default=None,
-            help="local PartField checkpoint (state_dict or Lightning .ckpt); default: "
+            help="PartField checkpoint file, local or gs:// (state_dict or Lightning .ckpt); "
+            "default: "
             f"{'/'.join(OFFICIAL_CHECKPOINT)} from the Hugging Face hub",
         )
         parser.add_argument(
             "--partfield-points",
+            metavar="N",
             dest="partfield_points",
             type=int,
             default=PARTFIELD_POINTS,
@@ -167,15 +180,21 @@ class FeaturesOptions(PipelineOptions):
         )
         parser.add_argument(
             "--ontology",
+            metavar="DIR",
             default=None,
             help="output folder of --pipeline ontology (or its alias_log.jsonl): fills the "
             "canonical category, part names and part_uid",
         )
         parser.add_argument(
-            "--limit", type=int, default=None, help="process only the first N inputs (sorted)"
+            "--limit",
+            metavar="N",
+            type=int,
+            default=None,
+            help="process only the first N inputs (sorted)",
         )
         parser.add_argument(
             "--shapes-per-shard",
+            metavar="N",
             dest="shapes_per_shard",
             type=int,
             default=32,
@@ -183,6 +202,7 @@ class FeaturesOptions(PipelineOptions):
         )
         parser.add_argument(
             "--shapes-per-row-group",
+            metavar="N",
             dest="shapes_per_row_group",
             type=int,
             default=4,

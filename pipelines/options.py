@@ -12,6 +12,7 @@ class CommonOptions(PipelineOptions):
     def _add_argparse_args(cls, parser) -> None:
         parser.add_argument(
             "--output",
+            metavar="DIR",
             default="output",
             help="output directory (local path or gs://...); default: ./output",
         )
