@@ -38,6 +38,16 @@ def match(patterns: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
+def folders_holding(location: str, marker: str, max_depth: int) -> list[str]:
+    """Sorted folders holding a ``marker`` file: ``location`` itself or its subfolders up to
+    ``max_depth`` levels down, or, for a glob, the folders it matches."""
+    if is_glob(location):
+        patterns = [join(location, marker)]
+    else:
+        patterns = [join(location, *["*"] * depth, marker) for depth in range(max_depth + 1)]
+    return [parent(path) for path in match(patterns)]
+
+
 def is_glob(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 

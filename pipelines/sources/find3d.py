@@ -31,17 +31,11 @@ class Find3DSource(Source):
     name = "find3d"
 
     def discover(self, location: str) -> list[SourceInput]:
-        if files.is_glob(location):
-            maps = files.match([files.join(location, "label_map.json")])
-        else:
-            maps = files.match(
-                files.join(location, *["*"] * depth, "label_map.json") for depth in range(3)
-            )
-        if not maps:
+        folders = files.folders_holding(location, "label_map.json", max_depth=2)
+        if not folders:
             raise FileNotFoundError(f"no Find3D shape folders (label_map.json) found at {location}")
         inputs = []
-        for path in maps:
-            folder = files.parent(path)
+        for folder in folders:
             split_folder, shape_folder = files.FileSystems.split(folder)
             split = files.FileSystems.split(split_folder)[1]
             inputs.append(

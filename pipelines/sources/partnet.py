@@ -30,17 +30,11 @@ class PartNetSource(Source):
     name = "partnet"
 
     def discover(self, location: str) -> list[SourceInput]:
-        if files.is_glob(location):
-            annotations = files.match([files.join(location, "result.json")])
-        else:
-            annotations = files.match(
-                [files.join(location, "result.json"), files.join(location, "*", "result.json")]
-            )
-        if not annotations:
+        folders = files.folders_holding(location, "result.json", max_depth=1)
+        if not folders:
             raise FileNotFoundError(
                 f"no PartNet annotation folders (*/result.json) found at {location}"
             )
-        folders = [files.parent(path) for path in annotations]
         return sorted(
             SourceInput(self.shape_id(files.FileSystems.split(folder)[1]), folder)
             for folder in folders
