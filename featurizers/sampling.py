@@ -58,10 +58,19 @@ def shape_seed(shape_id: str) -> int:
 def normalization(points: np.ndarray, shape_id: str = "") -> tuple[np.ndarray, float]:
     """Center (bbox center, (3,) float32) and scale (longest bbox side) of (P, 3) points."""
     lo, hi = points.min(axis=0), points.max(axis=0)
-    scale = float((hi - lo).max())
+    with np.errstate(over="ignore", invalid="ignore"):
+        center, scale = (lo + hi) / 2, float((hi - lo).max())
+    if not (np.isfinite(center).all() and np.isfinite(scale)):
+        raise ShapeError(
+            f"{shape_id}: coordinates too large to normalize (bounding box "
+            f"{lo.tolist()} .. {hi.tolist()} overflows)"
+        )
     if not scale > 0:
         raise ShapeError(f"{shape_id}: degenerate bounding box (all points coincide)")
-    return ((lo + hi) / 2).astype(np.float32), scale
+    center32 = center.astype(np.float32)
+    if not (np.isfinite(center32).all() and np.isfinite(np.float32(scale))):
+        raise ShapeError(f"{shape_id}: coordinates exceed float32 range ({scale:.3g} units)")
+    return center32, scale
 
 
 def sample_shape(record: ShapeRecord, num_points: int = DEFAULT_NUM_POINTS) -> SurfaceSample:

@@ -59,6 +59,10 @@ class ShapeRecord:
         pieces: mesh pieces (empty for point clouds).
         cloud: the point cloud (None for meshes).
         uri: where the shape was read from (file or folder).
+        extra: source-specific facts kept for reference (PartNet's ``model_id``...).
+        warnings: one-line notes on what was read but is not fully right (a texture that
+            could not be loaded, a name that had to be escaped); the shape is still usable.
+            They reach the manifest's ``warnings`` column and the counts in run.json.
     """
 
     shape_id: str
@@ -70,6 +74,7 @@ class ShapeRecord:
     cloud: PointCloud | None = None
     uri: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if bool(self.pieces) == (self.cloud is not None):
