@@ -60,7 +60,7 @@ def normalization(points: np.ndarray, shape_id: str = "") -> tuple[np.ndarray, f
     lo, hi = points.min(axis=0), points.max(axis=0)
     with np.errstate(over="ignore", invalid="ignore"):
         center, scale = (lo + hi) / 2, float((hi - lo).max())
-    float32_max = np.finfo(np.float32).max
+    float32_max = float(np.finfo(np.float32).max)
     if not (np.all(np.abs(center) < float32_max) and scale < float32_max):
         raise ShapeError(
             f"{shape_id}: coordinates too large to normalize in float32 "
