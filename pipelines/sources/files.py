@@ -30,6 +30,25 @@ def parent(path: str) -> str:
     return FileSystems.split(path)[0]
 
 
+def inside(folder: str, relative: str) -> str:
+    """The path of ``relative`` (a name a file references: ``tex/a.png``, ``mesh.bin``) in
+    ``folder``, refusing any name that leads outside it (``../x``, ``/etc/x``, ``gs://...``).
+
+    Raises:
+        PermissionError: ``relative`` is absolute or climbs out of ``folder``; the message
+            names both.
+    """
+    normalized = posixpath.normpath(relative.replace("\\", "/"))
+    if (
+        "://" in relative
+        or posixpath.isabs(normalized)
+        or normalized == ".."
+        or normalized.startswith("../")
+    ):
+        raise PermissionError(f"{relative!r} points outside {folder}")
+    return join(folder, normalized)
+
+
 def match(patterns: Iterable[str]) -> list[str]:
     """Sorted unique paths matching any of the glob patterns (missing patterns match nothing)."""
     found: set[str] = set()
