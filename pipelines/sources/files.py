@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import posixpath
 import re
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Iterator
 
 import trimesh
+from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
 
 #: Mesh formats trimesh reads that the generic source accepts.
@@ -30,6 +33,11 @@ def parent(path: str) -> str:
     return FileSystems.split(path)[0]
 
 
+def split(path: str) -> tuple[str, str]:
+    """(folder, name) of a path."""
+    return FileSystems.split(path)
+
+
 def inside(folder: str, relative: str) -> str:
     """The path of ``relative`` (a name a file references: ``tex/a.png``, ``mesh.bin``) in
     ``folder``, refusing any name that leads outside it (``../x``, ``/etc/x``, ``gs://...``).
@@ -50,21 +58,116 @@ def inside(folder: str, relative: str) -> str:
 
 
 def match(patterns: Iterable[str]) -> list[str]:
-    """Sorted unique paths matching any of the glob patterns (missing patterns match nothing)."""
+    """Sorted unique paths matching any of the glob patterns (missing patterns match nothing).
+
+    Every candidate is listed, including those that are not readable files: on a local
+    disk a folder or a dangling symlink whose name matches is listed too (Beam's local
+    ``match`` skips both), so that reading it fails with a reason instead of the input
+    vanishing. Other file systems (``gs://``...) are matched by Beam.
+    """
     found: set[str] = set()
-    for result in FileSystems.match(list(patterns)):
-        found.update(meta.path for meta in result.metadata_list)
+    remote = []
+    for pattern in patterns:
+        if is_local(pattern):
+            found.update(_match_local(pattern))
+        else:
+            remote.append(pattern)
+    if remote:
+        for result in FileSystems.match(remote):
+            found.update(meta.path for meta in result.metadata_list)
     return sorted(found)
 
 
+def is_local(path: str) -> bool:
+    return FileSystems.get_scheme(path) is None
+
+
+def _match_local(pattern: str) -> Iterator[str]:
+    """Local entries of any kind (file, folder, link) matching a Beam glob pattern
+    (``*`` within one name, ``**`` across folders)."""
+    if not is_glob(pattern):
+        if os.path.lexists(pattern):
+            yield pattern
+        return
+    root = glob_root(pattern)
+    regex = re.compile(FileSystem.translate_pattern(pattern))
+    # without "**" a pattern reaches a fixed number of folder levels below its root
+    levels = None if "**" in pattern else pattern[len(root) :].strip("/").count("/")
+    for folder, subfolders, names in os.walk(root or "."):  # links to folders not followed
+        relative = os.path.relpath(folder, root or ".")
+        depth = 0 if relative == "." else relative.count("/") + 1
+        for name in subfolders + names:
+            path = os.path.join(folder, name) if root else os.path.join(relative, name)
+            if regex.match(path.removeprefix("./")):
+                yield path.removeprefix("./")
+        if levels is not None and depth >= levels:
+            subfolders.clear()  # no match lies deeper
+
+
+def not_a_file(path: str) -> str | None:
+    """Why ``path`` cannot be read as a file (``"is a directory, not a file"``, ``"is a
+    dangling symlink (to ...)"``, ``"is missing"``), or None when it is a file."""
+    if is_local(path):
+        if os.path.isdir(path):
+            return "is a directory, not a file"
+        if os.path.islink(path) and not os.path.exists(path):
+            return f"is a dangling symlink (to {os.readlink(path)})"
+    if not FileSystems.exists(path):
+        return "is missing"
+    return None
+
+
 def folders_holding(location: str, marker: str, max_depth: int) -> list[str]:
-    """Sorted folders holding a ``marker`` file: ``location`` itself or its subfolders up to
-    ``max_depth`` levels down, or, for a glob, the folders it matches."""
+    """Sorted folders holding a ``marker`` file (or a non-file of that name, which then
+    fails to read): ``location`` itself or its subfolders up to ``max_depth`` levels down;
+    for a glob, the folders it matches; for the path of one marker file, its folder."""
     if is_glob(location):
         patterns = [join(location, marker)]
+    elif split(location)[1] == marker:
+        patterns = [location]
     else:
         patterns = [join(location, *["*"] * depth, marker) for depth in range(max_depth + 1)]
     return [parent(path) for path in match(patterns)]
+
+
+def files_at(
+    location: str, extensions: tuple[str, ...], folder_patterns: Iterable[str]
+) -> tuple[str, list[str]]:
+    """The input files at a location, and the root their ids are relative to.
+
+    Args:
+        location: a glob (its matches, except folders whose name has none of
+            ``extensions``), one file named with one of ``extensions`` (that file; also a
+            dangling link), or a folder.
+        extensions: lower-case file name endings (``(".gltf", ".glb")``).
+        folder_patterns: globs relative to a folder (``"**.glb"``, ``"models/*.gltf"``).
+
+    Returns:
+        (root, sorted paths): root is the glob's fixed folder, the file's folder, or the
+        folder itself.
+    """
+    if is_glob(location):
+        return glob_root(location), [
+            path
+            for path in match([location])
+            if path.lower().endswith(extensions) or not (is_local(path) and os.path.isdir(path))
+        ]
+    if location.lower().endswith(extensions) and not (
+        is_local(location) and os.path.isdir(location)
+    ):
+        return parent(location), match([location])
+    return location, match(join(location, pattern) for pattern in folder_patterns)
+
+
+def native_ids(paths: list[str], root: str) -> list[str]:
+    """Each path's id: its path below ``root`` without the extension (``nested/lamp``),
+    keeping the extension where several paths share a stem (``empty.obj``, ``empty.ply``)."""
+    stems = [posixpath.splitext(relative_to(path, root))[0] for path in paths]
+    repeated = {stem for stem, count in Counter(stems).items() if count > 1}
+    return [
+        relative_to(path, root) if stem in repeated else stem
+        for path, stem in zip(paths, stems, strict=True)
+    ]
 
 
 def is_glob(path: str) -> bool:

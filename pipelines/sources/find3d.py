@@ -9,16 +9,26 @@ The shapes are point clouds: sampling subsamples (or pads) them to N points, and
 from __future__ import annotations
 
 import io
-import json
 
 import numpy as np
 
+from featurizers.names import escape_invalid_text
 from featurizers.shapes import PointCloud, ShapeRecord
 from pipelines.sources import files
-from pipelines.sources.base import Source, SourceError, SourceInput
+from pipelines.sources.base import (
+    Source,
+    SourceError,
+    SourceInput,
+    path_warnings,
+    read_file,
+    read_json,
+    valid_text,
+)
 from pipelines.sources.pcd import parse_pcd
 
 POINTS_FILE = "points5000.pcd"
+LABEL_MAP_FILE = "label_map.json"
+LABELS_FILE = "labels.npy"
 
 
 def class_name(folder_name: str) -> str:
@@ -27,49 +37,80 @@ def class_name(folder_name: str) -> str:
     return name.replace("_", " ")
 
 
+def read_label_map(path: str, warnings: list[str]) -> list[str]:
+    """Part names of labels 1..k from a ``label_map.json`` (invalid text escaped, warned).
+
+    Raises:
+        SourceError: not an object of ``"1".."k"`` -> name.
+    """
+    label_map = read_json(path)
+    if not isinstance(label_map, dict) or not all(isinstance(v, str) for v in label_map.values()):
+        raise SourceError(f"{path}: expected an object mapping labels to part names")
+    keys = [str(label) for label in range(1, len(label_map) + 1)]
+    if sorted(label_map) != sorted(keys):
+        raise SourceError(f"{path}: keys must be 1..{len(keys)}, got {sorted(label_map)}")
+    return [valid_text(label_map[key], f"part name in {path}", warnings) for key in keys]
+
+
+def read_labels(path: str) -> np.ndarray:
+    """(P,) per-point labels from a ``labels.npy``, as stored (any integer dtype).
+
+    Raises:
+        SourceError: empty, truncated or not a .npy array, or labels that are not integers
+            (a float label is no part index, even when it holds a whole number).
+    """
+    data = read_file(path)
+    try:
+        labels = np.load(io.BytesIO(data), allow_pickle=False)
+    except EOFError as exc:
+        raise SourceError(f"{path}: empty .npy file ({len(data)} bytes)") from exc
+    except (ValueError, OSError) as exc:
+        raise SourceError(f"{path}: unreadable .npy file ({exc})") from exc
+    if not isinstance(labels, np.ndarray):
+        raise SourceError(f"{path}: expected one .npy array, found an .npz archive")
+    if labels.dtype.kind not in "iu":
+        raise SourceError(f"{path}: labels must be integers, found dtype {labels.dtype}")
+    return labels.reshape(-1)
+
+
 class Find3DSource(Source):
     name = "find3d"
 
     def discover(self, location: str) -> list[SourceInput]:
-        folders = files.folders_holding(location, "label_map.json", max_depth=2)
+        folders = files.folders_holding(location, LABEL_MAP_FILE, max_depth=2)
         if not folders:
             raise FileNotFoundError(f"no Find3D shape folders (label_map.json) found at {location}")
         inputs = []
         for folder in folders:
-            split_folder, shape_folder = files.FileSystems.split(folder)
-            split = files.FileSystems.split(split_folder)[1]
-            inputs.append(
-                SourceInput(
-                    self.shape_id(f"{split}/{shape_folder}"), folder, class_name(shape_folder)
-                )
-            )
+            split_folder, shape_folder = files.split(folder)
+            split = files.split(split_folder)[1]
+            category = escape_invalid_text(class_name(shape_folder))
+            inputs.append(SourceInput(self.shape_id(f"{split}/{shape_folder}"), folder, category))
         return sorted(inputs)
 
     def load(self, source_input: SourceInput) -> ShapeRecord:
         folder = source_input.uri
+        warnings = path_warnings(source_input)
         points_path = files.join(folder, POINTS_FILE)
-        pcd_bytes = files.read_bytes(points_path)
+        labels_path = files.join(folder, LABELS_FILE)
+        pcd_bytes = read_file(points_path)
         try:
-            label_map = json.loads(files.read_bytes(files.join(folder, "label_map.json")))
-            labels = np.load(io.BytesIO(files.read_bytes(files.join(folder, "labels.npy"))))
             cloud = parse_pcd(pcd_bytes, points_path)
-        except (ValueError, OSError) as exc:
-            raise SourceError(f"{folder}: {exc}") from exc
-        keys = sorted(label_map, key=int)
-        if keys != [str(i) for i in range(1, len(keys) + 1)]:
-            raise SourceError(f"{folder}/label_map.json: keys must be 1..k, got {keys}")
-        labels = np.asarray(labels).reshape(-1)
+        except ValueError as exc:
+            raise SourceError(str(exc)) from exc
+        part_names = read_label_map(files.join(folder, LABEL_MAP_FILE), warnings)
+        labels = read_labels(labels_path)
         if len(labels) != len(cloud["points"]):
             raise SourceError(
-                f"{folder}: labels.npy has {len(labels)} labels for {len(cloud['points'])} points"
+                f"{labels_path}: {len(labels)} labels for {len(cloud['points'])} points"
             )
-        if labels.min(initial=0) < 0 or labels.max(initial=0) > len(keys):
-            raise SourceError(f"{folder}: labels.npy holds labels outside 0..{len(keys)}")
+        if labels.min(initial=0) < 0 or labels.max(initial=0) > len(part_names):
+            raise SourceError(f"{labels_path}: labels outside 0..{len(part_names)}")
         return ShapeRecord(
             shape_id=source_input.shape_id,
             source=self.name,
             category_raw=source_input.category,
-            part_names=tuple(str(label_map[k]) for k in keys),
+            part_names=tuple(part_names),
             mesh_sha256=files.combined_sha256(
                 [files.sha256(pcd_bytes), files.sha256(labels.tobytes())]
             ),
@@ -80,4 +121,5 @@ class Find3DSource(Source):
                 colors=cloud.get("colors"),
             ),
             uri=folder,
+            warnings=tuple(dict.fromkeys(warnings)),
         )

@@ -1,13 +1,17 @@
 """Any folder, glob or list of GLB/glTF/OBJ/PLY/STL files (TexVerse, Objaverse, your own).
 
-``--input`` may be a folder (searched recursively), a glob, or a CSV list with columns
-``path`` and optional ``category`` (paths relative to the CSV's folder or absolute).
-A folder may hold a ``metadata.csv`` with the same columns to give categories. Scene
-nodes become raw part names where they carry real names (see ``mesh_file_record``).
+``--input`` may be a folder (searched recursively), a glob, one mesh file, or a CSV list
+with columns ``path`` and optional ``category`` (paths relative to the CSV's folder or
+absolute). A folder may hold a ``metadata.csv`` with the same columns to give categories;
+a malformed one is a usage error (``SourceError`` from ``discover``). Shape ids are the
+paths below the folder without extension, with it where two files share a stem
+(``glb/empty.obj``, ``glb/empty.ply``). Scene nodes become raw part names where they carry
+real names (see ``mesh_file_record``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import posixpath
 
@@ -15,20 +19,35 @@ import polars as pl
 
 from featurizers.shapes import ShapeRecord
 from pipelines.sources import files
-from pipelines.sources.base import Source, SourceError, SourceInput
+from pipelines.sources.base import (
+    Source,
+    SourceError,
+    SourceInput,
+    check_file,
+    path_warnings,
+    read_file,
+)
 from pipelines.sources.meshfile import mesh_file_record
 
 METADATA_FILE = "metadata.csv"
 
 
 def read_path_table(path: str) -> pl.DataFrame:
-    """A ``path[,category]`` CSV as a frame with both columns (category "" when absent)."""
+    """A ``path[,category]`` CSV as a frame with both columns (category "" when absent).
+
+    Raises:
+        SourceError: the file is missing, not a file, or not such a CSV; one line naming it.
+    """
     try:
-        table = pl.read_csv(io.BytesIO(files.read_bytes(path)), infer_schema=False)
+        table = pl.read_csv(io.BytesIO(read_file(path)), infer_schema=False)
     except pl.exceptions.PolarsError as exc:
-        raise ValueError(f"{path}: unreadable CSV ({exc})") from exc
+        problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SourceError(f"{path}: malformed CSV ({problem})") from exc
     if "path" not in table.columns:
-        raise ValueError(f"{path}: CSV needs a 'path' column, has {table.columns}")
+        raise SourceError(f"{path}: CSV needs a 'path' column, has {table.columns}")
+    if table["path"].null_count():
+        row = table["path"].is_null().arg_true()[0] + 2  # 1-based, after the header line
+        raise SourceError(f"{path}: line {row} has no path")
     if "category" not in table.columns:
         table = table.with_columns(category=pl.lit(""))
     return table.select(pl.col("path"), pl.col("category").fill_null(""))
@@ -47,29 +66,24 @@ class GenericMeshSource(Source):
             ]
             categories = dict(zip(paths, listed["category"], strict=True))
         else:
-            if files.is_glob(location):
-                root, paths = files.glob_root(location), files.match([location])
-            else:
-                root = location
-                paths = files.match(
-                    files.join(location, f"**{ext}") for ext in files.MESH_EXTENSIONS
-                )
+            root, paths = files.files_at(
+                location, files.MESH_EXTENSIONS, [f"**{ext}" for ext in files.MESH_EXTENSIONS]
+            )
             categories = self._folder_categories(root)
         if not paths:
             raise FileNotFoundError(
                 f"no mesh files ({', '.join(files.MESH_EXTENSIONS)}) at {location}"
             )
-        inputs = []
-        for path in paths:
-            native_id = posixpath.splitext(files.relative_to(path, root))[0]
-            inputs.append(SourceInput(self.shape_id(native_id), path, categories.get(path, "")))
-        return sorted(inputs)
+        return sorted(
+            SourceInput(self.shape_id(native_id), path, categories.get(path, ""))
+            for path, native_id in zip(paths, files.native_ids(paths, root), strict=True)
+        )
 
     @staticmethod
     def _folder_categories(root: str) -> dict[str, str]:
         """path -> category from the folder's ``metadata.csv``, when there is one."""
         metadata = files.join(root, METADATA_FILE)
-        if not files.FileSystems.exists(metadata):
+        if not files.match([metadata]):
             return {}
         table = read_path_table(metadata)
         return {
@@ -81,4 +95,9 @@ class GenericMeshSource(Source):
             raise SourceError(
                 f"{source_input.uri}: not a mesh file ({', '.join(files.MESH_EXTENSIONS)})"
             )
-        return mesh_file_record(source_input, self.name, source_input.category, labeled=False)
+        check_file(source_input.uri)
+        record = mesh_file_record(source_input, self.name, source_input.category, labeled=False)
+        warnings = path_warnings(source_input)
+        if not warnings:
+            return record
+        return dataclasses.replace(record, warnings=(*warnings, *record.warnings))

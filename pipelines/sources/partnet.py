@@ -2,78 +2,120 @@
 
 A shape's parts are its hierarchy's leaves, named by their path from the root as in
 PartNet's label lists (``chair/chair_back/back_support``); leaves with the same path
-(instances such as four legs) share one part. A leaf's geometry is the union of its objs.
+(instances such as four legs) share one part. A leaf's geometry is the union of its objs,
+which must lie in the folder's ``objs/``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 
 from featurizers.shapes import MeshPiece, ShapeRecord
 from pipelines.sources import files
-from pipelines.sources.base import Source, SourceError, SourceInput
+from pipelines.sources.base import (
+    Source,
+    SourceError,
+    SourceInput,
+    check_file,
+    path_warnings,
+    read_json,
+    valid_text,
+)
+
+RESULT_FILE = "result.json"
 
 
-def leaf_paths(node: dict, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
-    """(leaf path, obj stems) of every leaf below a ``result.json`` node, depth first."""
+def leaf_paths(node: object, where: str, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
+    """(leaf path, obj stems) of every leaf below a ``result.json`` node, depth first.
+
+    Args:
+        node: a node of the parsed ``result.json``.
+        where: the file, named in errors.
+        prefix: the path of the node's parent ("" at the root).
+
+    Raises:
+        SourceError: a node without a text ``name``, ``children`` that are not a list, or
+            ``objs`` that are not a list of names.
+    """
+    parent = repr(prefix) if prefix else "the root"
+    if not isinstance(node, dict) or not isinstance(node.get("name"), str):
+        kind = "the root node" if not prefix else f"a child of {parent}"
+        raise SourceError(f"{where}: {kind} has no 'name'")
     path = f"{prefix}/{node['name']}" if prefix else node["name"]
     children = node.get("children")
+    if children is not None and not isinstance(children, list):
+        raise SourceError(f"{where}: node {path!r} has 'children' that are not a list")
     if children:
         for child in children:
-            yield from leaf_paths(child, path)
-    else:
-        yield path, list(node.get("objs", []))
+            yield from leaf_paths(child, where, path)
+        return
+    stems = node.get("objs", [])
+    if not isinstance(stems, list) or not all(isinstance(stem, str) for stem in stems):
+        raise SourceError(f"{where}: leaf {path!r} has 'objs' that are not a list of names")
+    yield path, stems
 
 
 class PartNetSource(Source):
     name = "partnet"
 
     def discover(self, location: str) -> list[SourceInput]:
-        folders = files.folders_holding(location, "result.json", max_depth=1)
+        folders = files.folders_holding(location, RESULT_FILE, max_depth=1)
         if not folders:
             raise FileNotFoundError(
                 f"no PartNet annotation folders (*/result.json) found at {location}"
             )
         return sorted(
-            SourceInput(self.shape_id(files.FileSystems.split(folder)[1]), folder)
-            for folder in folders
+            SourceInput(self.shape_id(files.split(folder)[1]), folder) for folder in folders
         )
 
     def load(self, source_input: SourceInput) -> ShapeRecord:
         folder = source_input.uri
-        try:
-            meta = json.loads(files.read_bytes(files.join(folder, "meta.json")))
-            tree = json.loads(files.read_bytes(files.join(folder, "result.json")))
-        except json.JSONDecodeError as exc:
-            raise SourceError(f"{folder}: malformed JSON ({exc})") from exc
-        if not isinstance(tree, list) or not tree or "name" not in tree[0]:
-            raise SourceError(f"{folder}/result.json: expected a list holding one root node")
+        warnings = path_warnings(source_input)
+        result_path = files.join(folder, RESULT_FILE)
+        tree = read_json(result_path)
+        meta = read_json(files.join(folder, "meta.json"))
+        if not isinstance(meta, dict):
+            raise SourceError(f"{folder}/meta.json: expected an object")
+        if not isinstance(tree, list) or len(tree) != 1:
+            raise SourceError(f"{result_path}: expected a list holding one root node")
 
+        objs_folder = files.join(folder, "objs")
         part_names: list[str] = []
         pieces: list[MeshPiece] = []
         digests: list[str] = []
-        for path, stems in leaf_paths(tree[0]):
+        for raw_path, stems in leaf_paths(tree[0], result_path):
+            path = valid_text(raw_path, f"part name in {result_path}", warnings)
             if path not in part_names:
                 part_names.append(path)
             part = part_names.index(path)
             for stem in stems:
-                obj = files.join(folder, "objs", f"{stem}.obj")
-                try:
-                    scene, digest = files.load_scene(obj)
-                except FileNotFoundError as exc:
-                    raise SourceError(f"{folder}: leaf {path!r} references missing {obj}") from exc
+                obj = self._obj_path(objs_folder, stem, path, result_path)
+                check_file(obj, f"{result_path}: leaf {path!r}")
+                scene, digest = files.load_scene(obj)
                 digests.append(digest)
                 pieces.extend(MeshPiece(mesh, part) for _, mesh in files.scene_parts(scene))
         if not pieces:
             raise SourceError(f"{folder}: annotation references no meshes")
+        category = valid_text(str(meta.get("model_cat", "")), f"model_cat in {folder}", warnings)
+        model_id = valid_text(str(meta.get("model_id", "")), f"model_id in {folder}", warnings)
         return ShapeRecord(
             shape_id=source_input.shape_id,
             source=self.name,
-            category_raw=str(meta.get("model_cat", "")),
+            category_raw=category,
             part_names=tuple(part_names),
             mesh_sha256=files.combined_sha256(digests),
             pieces=tuple(pieces),
             uri=folder,
-            extra={"model_id": str(meta.get("model_id", ""))},
+            extra={"model_id": model_id},
+            warnings=tuple(dict.fromkeys(warnings)),
         )
+
+    @staticmethod
+    def _obj_path(objs_folder: str, stem: str, leaf: str, result_path: str) -> str:
+        """The obj file of a leaf's stem, refusing stems that lead outside ``objs/``."""
+        try:
+            return files.inside(objs_folder, f"{stem}.obj")
+        except PermissionError as exc:
+            raise SourceError(
+                f"{result_path}: leaf {leaf!r} references obj {stem!r} outside {objs_folder}"
+            ) from exc

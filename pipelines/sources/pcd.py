@@ -24,7 +24,8 @@ def parse_pcd(data: bytes, name: str = "pcd") -> dict[str, np.ndarray]:
         ``colors`` (P, 3) uint8 (from a packed ``rgb``/``rgba`` field).
 
     Raises:
-        ValueError: malformed header, unsupported encoding (``binary_compressed``).
+        ValueError: malformed header, truncated or malformed data, unsupported encoding
+            (``binary_compressed``); the message starts with ``name``.
     """
     header: dict[str, list[str]] = {}
     offset = 0
@@ -46,6 +47,8 @@ def parse_pcd(data: bytes, name: str = "pcd") -> dict[str, np.ndarray]:
         types = header["TYPE"]
         counts = [int(v) for v in header.get("COUNT", ["1"] * len(fields))]
         num_points = int(header["POINTS"][0])
+        if num_points < 0:
+            raise ValueError(f"POINTS {num_points}")
         encoding = header["DATA"][0].lower()
         dtype = np.dtype(
             [
@@ -55,14 +58,17 @@ def parse_pcd(data: bytes, name: str = "pcd") -> dict[str, np.ndarray]:
         )
     except (KeyError, IndexError, ValueError) as exc:
         raise ValueError(f"{name}: malformed PCD header ({exc})") from exc
+    if not {"x", "y", "z"} <= set(fields):
+        raise ValueError(f"{name}: PCD has no x y z fields (fields: {' '.join(fields)})")
     if encoding == "ascii":
-        table = np.loadtxt(data[offset:].decode().splitlines(), ndmin=2)
-        records = np.zeros(num_points, dtype=dtype)
-        column = 0
-        for field, count in zip(fields, counts, strict=True):
-            records[field] = table[:, column : column + count].astype(dtype[field].base)
-            column += count
+        records = _ascii_records(data[offset:], dtype, num_points, name)
     elif encoding == "binary":
+        available = len(data) - offset
+        if available < num_points * dtype.itemsize:
+            raise ValueError(
+                f"{name}: PCD data is truncated ({available} bytes for {num_points} points"
+                f" of {dtype.itemsize} bytes)"
+            )
         records = np.frombuffer(data, dtype=dtype, count=num_points, offset=offset)
     else:
         raise ValueError(f"{name}: unsupported PCD encoding {encoding!r}")
@@ -74,12 +80,35 @@ def parse_pcd(data: bytes, name: str = "pcd") -> dict[str, np.ndarray]:
     if {"normal_x", "normal_y", "normal_z"} <= set(fields):
         cloud["normals"] = column_group("normal_x", "normal_y", "normal_z")
     packed = next((f for f in ("rgb", "rgba") if f in fields), None)
+    if packed and records.dtype[packed].base.itemsize != 4:
+        raise ValueError(f"{name}: packed {packed} field must have 4 bytes per point")
     if packed:
         as_uint = np.ascontiguousarray(records[packed][:, 0]).view(np.uint32)
         cloud["colors"] = np.stack(
             [(as_uint >> 16) & 0xFF, (as_uint >> 8) & 0xFF, as_uint & 0xFF], axis=1
         ).astype(np.uint8)
     return cloud
+
+
+def _ascii_records(text: bytes, dtype: np.dtype, num_points: int, name: str) -> np.ndarray:
+    """The rows of an ascii PCD body as records of ``dtype`` (one field per header field)."""
+    try:
+        table = np.loadtxt(text.decode("ascii").splitlines(), ndmin=2)
+    except ValueError as exc:  # also bytes that are not ascii
+        raise ValueError(f"{name}: malformed ascii PCD data ({exc})") from exc
+    width = sum(dtype[field].shape[0] for field in dtype.names)
+    if table.shape != (num_points, width) and not (num_points == 0 and table.size == 0):
+        raise ValueError(
+            f"{name}: ascii PCD data has {table.shape[0]} rows of {table.shape[1]} values,"
+            f" the header promises {num_points} of {width}"
+        )
+    records = np.zeros(num_points, dtype=dtype)
+    column = 0
+    for field in dtype.names:
+        count = dtype[field].shape[0]
+        records[field] = table[:, column : column + count].astype(dtype[field].base)
+        column += count
+    return records
 
 
 def format_pcd(
