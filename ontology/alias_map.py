@@ -8,8 +8,9 @@ CanonicalPart(category='bed', part='bed_headboard', part_uid=17)
 
 Names resolve by their exact raw spelling, the canonical spelling, or any spelling with
 the same match key (case, separators, category prefix, instance numbers, plural:
-``"Bed Headboard"``, ``"headboard_2"``). Lookups are dictionary hits; unknown names
-raise ``UnknownNameError`` (a ``KeyError``) naming the closest known names.
+``"Bed Headboard"``, ``"headboard_2"``); PartNet leaf paths (``chair/chair_back/back``)
+by their leaf. Lookups are dictionary hits; unknown names raise ``UnknownNameError`` (a
+``KeyError``) naming the closest known names.
 """
 
 from __future__ import annotations
@@ -124,8 +125,21 @@ class AliasMap:
         raise UnknownNameError(f"unknown category {name!r}; closest known: {close}")
 
     def resolve(self, category: str, name: str) -> CanonicalPart:
-        """The canonical part of a raw (category, part name)."""
+        """The canonical part of a raw (category, part name).
+
+        A PartNet leaf path as shards store it (``chair/chair_back/back_support``) resolves
+        as a whole name first, then by its leaf (``back_support``).
+        """
         canonical_category = self.resolve_category(category)
+        try:
+            return self._resolve_part(canonical_category, name)
+        except UnknownNameError:
+            path, slash, leaf = name.rpartition("/")
+            if not (slash and path and leaf):
+                raise
+            return self._resolve_part(canonical_category, leaf)
+
+    def _resolve_part(self, canonical_category: str, name: str) -> CanonicalPart:
         part = self._part_by_name.get((canonical_category, name))
         if part is not None:
             return part

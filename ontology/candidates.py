@@ -11,8 +11,10 @@ threshold are decided the same way every run.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from itertools import combinations
+from types import ModuleType
 
 import numpy as np
 
@@ -26,10 +28,21 @@ KNN_NEIGHBOURS = 64
 _SEARCH_SLACK = 1e-5
 
 
-def neighbours_for(count: int) -> int | None:
-    """``KNN_NEIGHBOURS`` when a GPU is present and ``count`` vectors make it worth it."""
+def _faiss() -> ModuleType:
+    """faiss, imported quietly.
+
+    Its loader logs at INFO each instruction-set build the wheel lacks ("Could not load
+    library with AVX2 support"), which reads like an error though the portable build loads.
+    """
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
     import faiss
 
+    return faiss
+
+
+def neighbours_for(count: int) -> int | None:
+    """``KNN_NEIGHBOURS`` when a GPU is present and ``count`` vectors make it worth it."""
+    faiss = _faiss()
     return KNN_NEIGHBOURS if count >= GPU_MIN_VECTORS and faiss.get_num_gpus() > 0 else None
 
 
@@ -72,8 +85,7 @@ def _cosine(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def _range_search(x: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
-    import faiss
-
+    faiss = _faiss()
     index = faiss.IndexFlatIP(x.shape[1])
     index.add(x)
     limits, _, hits = index.range_search(x, radius)
@@ -82,8 +94,7 @@ def _range_search(x: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]
 
 
 def _knn_search(x: np.ndarray, radius: float, k: int) -> tuple[np.ndarray, np.ndarray]:
-    import faiss
-
+    faiss = _faiss()
     index = faiss.IndexFlatIP(x.shape[1])
     if faiss.get_num_gpus() > 0:
         index = faiss.index_cpu_to_all_gpus(index)

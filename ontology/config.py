@@ -78,7 +78,7 @@ class OntologyConfig:
         return CallBudget(None if limit is None else max(0, limit - calls_before))
 
     def summary(self) -> dict[str, Any]:
-        """The configuration as JSON-ready values (for ``run.json``)."""
+        """The configuration as JSON-ready values (for ``ontology_run.json``)."""
         return {
             "vocab": [f"{spec.name}={spec.path}" for spec in self.vocabularies],
             "embedder": self.embedder.kind,
@@ -119,7 +119,7 @@ def prepare(
     ``ModelUnavailableError`` or ``MissingApiKeyError`` with a one-line message.
     """
     if not vocab:
-        raise VocabularyError("no vocabulary: give at least one --vocab NAME=PATH")
+        raise VocabularyError("no vocabulary: give at least one --vocab NAME[=PATH]")
     if not 0.0 < threshold <= 1.0:
         raise ValueError(f"--threshold {threshold}: must lie in (0, 1]")
     if max_group_size < 2:

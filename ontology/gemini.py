@@ -4,12 +4,13 @@ One request carries many items (parts to describe, pairs to verify). Each item's
 answer is cached by (item identity, item prompt SHA-256, model), so a rerun asks only
 for what it does not know yet. Retries:
 
-* HTTP 408/429/5xx, timeouts and connection errors: the client's own
-  ``HttpRetryOptions`` (exponential backoff with jitter, ``http_attempts`` tries);
+* HTTP 408/429/5xx, timeouts and connection errors: sent again here (exponential
+  backoff, ``http_attempts`` tries; the client's own retries are off);
 * a reply that does not parse into the schema, or lacks some items: asked again, up to
   ``reply_attempts`` requests per batch.
 
-Every request counts against a ``CallBudget`` (``--max-llm-calls``). An item left
+Every HTTP request sent, retries included, takes one call from a ``CallBudget``
+(``--max-llm-calls``), so the budget bounds what reaches the API. An item left
 without an answer gets an ``LlmAnswer`` with ``value=None`` and the reason; nothing is
 dropped. The API key is read from ``GEMINI_API_KEY`` (or ``GOOGLE_API_KEY``) when the
 client is made and never stored, logged or written.
@@ -17,9 +18,11 @@ client is made and never stored, logged or written.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +45,9 @@ API_KEY_VARIABLES = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
 DEFAULT_MODEL = "gemini-2.5-flash"
 #: Pinned: the client's default API version changed between releases.
 API_VERSION = "v1beta"
+#: HTTP statuses worth sending a request again for: timeout, rate limit, server errors.
+TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+BUDGET_EXHAUSTED = "LLM call budget (--max-llm-calls) exhausted"
 
 
 class MissingApiKeyError(RuntimeError):
@@ -68,8 +74,9 @@ class GeminiSettings:
         model: model name, e.g. ``gemini-2.5-flash``.
         base_url: API endpoint override (a proxy, or a local fake in tests).
         timeout_s: per-request timeout in seconds.
-        http_attempts: tries per request on 408/429/5xx/timeouts (1 = no retry).
-        initial_delay_s, max_delay_s: backoff between those tries, in seconds.
+        http_attempts: tries per request on 408/429/5xx/timeouts (1 = no retry); every
+            try is one call of the budget.
+        initial_delay_s, max_delay_s: backoff between those tries, in seconds (doubling).
         reply_attempts: requests per batch when replies do not parse or lack items.
         batch_size: items per request.
         workers: requests in flight at once.
@@ -86,7 +93,10 @@ class GeminiSettings:
     workers: int = 4
 
     def client(self) -> genai.Client:
-        """A client with retries on and the API version pinned (create once, reuse)."""
+        """A client that sends each request once, API version pinned (create once, reuse).
+
+        Retries are ``BatchAsker``'s, so that each one is counted against the budget.
+        """
         from google import genai
         from google.genai import types
 
@@ -96,13 +106,13 @@ class GeminiSettings:
                 base_url=self.base_url,
                 api_version=API_VERSION,
                 timeout=int(self.timeout_s * 1000),
-                retry_options=types.HttpRetryOptions(
-                    attempts=self.http_attempts,
-                    initial_delay=self.initial_delay_s,
-                    max_delay=self.max_delay_s,
-                ),
+                retry_options=types.HttpRetryOptions(attempts=1),
             ),
         )
+
+    def backoff_s(self, tries: int) -> float:
+        """Seconds to wait after ``tries`` failed tries of one request."""
+        return min(self.max_delay_s, self.initial_delay_s * 2 ** (tries - 1))
 
 
 class CallBudget:
@@ -204,35 +214,18 @@ class BatchAsker:
         self, items: list[LlmItem], budget: CallBudget
     ) -> list[tuple[dict[str, Any] | None, str | None, str]]:
         """(answer, failure, time) per item of one batch."""
-        from google.genai import types
-
         results: dict[int, tuple[dict[str, Any] | None, str | None, str]] = {}
         pending = list(range(len(items)))
         failure = "no request made"
         for _ in range(self._settings.reply_attempts):
-            if not budget.spend():
-                failure = "LLM call budget (--max-llm-calls) exhausted"
-                break
             prompt = "\n".join(
                 [self._instructions, ""]
                 + [f"{number}. {items[i].text}" for number, i in enumerate(pending, start=1)]
             )
-            try:
-                response = self._client.models.generate_content(
-                    model=self._settings.model,
-                    contents=prompt,
-                    config=types.GenerateContentConfig(
-                        response_mime_type="application/json",
-                        response_schema=self._schema,
-                        temperature=0.0,
-                        automatic_function_calling=types.AutomaticFunctionCallingConfig(
-                            disable=True
-                        ),
-                    ),
-                )
-            except Exception as error:  # any failed request leaves its items unanswered
-                failure = f"Gemini request failed: {type(error).__name__}: {one_line(error)}"
-                log.warning("%s (%d items)", failure, len(pending))
+            response, failure = self._send(prompt, budget)
+            if response is None:  # no reply: its items stay unanswered
+                if not failure.endswith(BUDGET_EXHAUSTED):  # a run's budget is counted, not logged
+                    log.warning("%s (%d items)", failure, len(pending))
                 break
             if response.parsed is None:
                 failure = "Gemini reply did not parse into the expected JSON"
@@ -250,3 +243,61 @@ class BatchAsker:
         for i in pending:
             results[i] = (None, failure, utc_now())
         return [results[i] for i in range(len(items))]
+
+    def _send(self, prompt: str, budget: CallBudget) -> tuple[Any, str]:
+        """The reply to one prompt, or ``(None, why not)``.
+
+        Each HTTP try takes one call from ``budget``; a 408/429/5xx reply, a timeout or a
+        connection error is tried again, up to ``http_attempts`` tries, while the budget lasts.
+        """
+        from google.genai import types
+
+        config = types.GenerateContentConfig(
+            response_mime_type="application/json",
+            response_schema=self._schema,
+            temperature=0.0,
+            automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        )
+        failure = ""
+        for tries in range(self._settings.http_attempts):
+            if tries:
+                delay = self._settings.backoff_s(tries)
+                log.info("%s; sending it again in %.2f s", failure, delay)
+                time.sleep(delay)
+            if not budget.spend():
+                return None, f"{failure}; then {BUDGET_EXHAUSTED}" if failure else BUDGET_EXHAUSTED
+            try:
+                reply = self._client.models.generate_content(
+                    model=self._settings.model, contents=prompt, config=config
+                )
+            except Exception as error:  # any failed request is reported, none raises
+                failure = f"Gemini request failed: {type(error).__name__}: {one_line(error)}"
+                if not _transient(error):
+                    break
+            else:
+                return reply, ""
+        return None, failure
+
+
+def _transient(error: Exception) -> bool:
+    """Whether sending the same request again may succeed."""
+    from google.genai import errors
+
+    if isinstance(error, errors.APIError):
+        return error.code in TRANSIENT_STATUSES
+    return isinstance(error, _transport_errors())
+
+
+def _transport_errors() -> tuple[type[Exception], ...]:
+    """Timeouts and connection errors of the HTTP library the client uses.
+
+    google-genai moved from ``httpx`` to its fork ``httpx2`` (same classes, other module).
+    """
+    found: list[type[Exception]] = []
+    for name in ("httpx2", "httpx"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        found += [module.TimeoutException, module.NetworkError]
+    return tuple(found)

@@ -6,7 +6,8 @@ Every reader returns a vocabulary table: a polars DataFrame with one row per
 with the category (``microwave/body/door/glass``); flat vocabularies use
 ``category/part``.
 
-Formats (``shared/docs/SOURCES.md``):
+Formats (``partnet`` and ``3dcompat`` are bundled: ``--vocab partnet`` with no path reads
+the copy in ``ontology/data/vocab/``):
 
 * ``partnet``: a folder of PartNet label lists ``<Cat>.txt`` (lines
   ``<id> <path> <leaf|subcomponents|subtypes>``); leaves are the parts.
@@ -49,6 +50,11 @@ VOCABULARY_SCHEMA: dict[str, pl.DataType] = {
 #: labels of one such list are two different parts.
 CLOSED_VOCABULARIES = frozenset({"partnet", "3dcompat"})
 
+#: Vocabularies shipped with the package (``ontology/data/vocab/NAME``, with their licenses):
+#: ``--vocab NAME`` without a path reads them.
+BUNDLED = ("partnet", "3dcompat")
+BUNDLED_DIR = Path(__file__).parent / "data" / "vocab"
+
 _PARTNET_LABEL_LIST = re.compile(r"^[A-Za-z]+\.txt$")
 _PARTNET_NODE_TYPES = frozenset({"leaf", "subcomponents", "subtypes"})
 _GENERIC_REQUIRED = ("dataset", "category", "part")
@@ -67,12 +73,18 @@ class VocabularySpec:
 
     @classmethod
     def parse(cls, text: str) -> VocabularySpec:
+        """``NAME=PATH``, or a bundled vocabulary's ``NAME`` alone (its copy in the package)."""
         name, sep, path = text.partition("=")
-        if not sep or not name or not path:
-            raise VocabularyError(f"--vocab {text!r}: expected NAME=PATH")
         if name not in READERS:
             raise VocabularyError(
                 f"--vocab {text!r}: unknown vocabulary {name!r}; known: {', '.join(READERS)}"
+            )
+        if not sep and name in BUNDLED:
+            return cls(name, str(BUNDLED_DIR / name))
+        if not path:
+            raise VocabularyError(
+                f"--vocab {text!r}: expected NAME=PATH (NAME alone for the bundled "
+                f"{' and '.join(BUNDLED)})"
             )
         return cls(name, path)
 

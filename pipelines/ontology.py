@@ -13,7 +13,8 @@ Graph (``ontology/`` does the work; this module wires it into Beam)::
 
 The LLM stages gather their inputs so that one budget (``--max-llm-calls``) is spent
 in a deterministic order; the number of calls made so far flows between them as a
-singleton side input. ``OUT/run.json`` records config, versions, counts and timings.
+singleton side input. ``OUT/ontology_run.json`` records config, versions, counts and
+timings. ``--output`` defaults to ``output-ontology`` (the features pipeline's is ``output``).
 """
 
 from __future__ import annotations
@@ -58,7 +59,18 @@ from schemas.ontology import ONTOLOGY_SCHEMA_VERSION, categories_schema, parts_s
 log = logging.getLogger(__name__)
 
 METRICS = "partbank.ontology"
-_VERSIONED_PACKAGES = ("apache-beam", "numpy", "pyarrow", "polars", "faiss-gpu", "scikit-learn")
+_VERSIONED_PACKAGES = (
+    "apache-beam",
+    "numpy",
+    "pyarrow",
+    "polars",
+    "faiss-cpu",
+    "faiss-gpu",
+    "scikit-learn",
+)
+#: Where outputs go without ``--output``, and the run summary's name inside it.
+DEFAULT_OUTPUT = "output-ontology"
+RUN_FILE = "ontology_run.json"
 _MPNET_PACKAGES = ("sentence-transformers", "transformers", "torch")
 _GEMINI_PACKAGES = ("google-genai",)
 
@@ -74,10 +86,12 @@ class OntologyOptions(PipelineOptions):
             "--vocab",
             action="append",
             default=None,
-            metavar="NAME=PATH",
-            help="a vocabulary to unify (repeatable): partnet=DIR (PartNet <Cat>.txt label "
-            "lists), 3dcompat=DIR (3DCoMPaT++ metadata), find3d=DIR (label_map.json "
-            "folders), generic=FILE.csv (dataset,category,part[,path,count])",
+            metavar="NAME[=PATH]",
+            help="a vocabulary to unify (repeatable): partnet (the bundled PartNet label "
+            "lists) or partnet=DIR (<Cat>.txt label lists), 3dcompat (the bundled "
+            "3DCoMPaT++ metadata) or 3dcompat=DIR, find3d=DIR (label_map.json folders), "
+            "generic=FILE.csv (dataset,category,part[,path,count]), shards=DIR (the raw part "
+            "names of a features pipeline output)",
         )
         parser.add_argument(
             "--embedder", choices=EMBEDDERS, default="mpnet", help="text embedder (default mpnet)"
@@ -364,7 +378,7 @@ def run(options: PipelineOptions) -> int:
     """Run the ontology pipeline; 0 on success, 2 when the inputs or models are unusable."""
     started, at = time.monotonic(), utc_now()
     flags = options.view_as(OntologyOptions)
-    output = options.view_as(CommonOptions).output.rstrip("/")
+    output = (options.view_as(CommonOptions).output or DEFAULT_OUTPUT).rstrip("/")
     try:
         config, vocabulary = _prepare(flags, output)
     except (ValueError, ModelUnavailableError, MissingApiKeyError) as error:
@@ -386,7 +400,7 @@ def run(options: PipelineOptions) -> int:
     seconds = time.monotonic() - started
     counts, timings = _metrics(result)
     write_json(
-        f"{output}/run.json",
+        f"{output}/{RUN_FILE}",
         {
             "pipeline": "ontology",
             "schema_version": ONTOLOGY_SCHEMA_VERSION,

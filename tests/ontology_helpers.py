@@ -52,7 +52,7 @@ def run_ontology(output: Path, *flags: str) -> int:
 
 
 def read_run(output: Path) -> dict:
-    return json.loads((output / "run.json").read_text())
+    return json.loads((output / "ontology_run.json").read_text())
 
 
 def read_log(output: Path) -> list[dict]:

@@ -54,8 +54,9 @@ def test_faults_end_in_verdicts_and_the_cache_makes_a_rerun_free(
     assert verdicts[0].canonical == "bar_stretcher" and verdicts[3].canonical is None
     assert {(v.verifier, v.model) for v in verdicts} == {("gemini", "gemini-2.5-flash")}
     assert all(len(v.prompt_sha256) == 64 for v in verdicts)
-    # batch 1: 429, 500, malformed (call 1); slow, partial (call 2); ok (call 3); batch 2: ok
-    assert (len(requests), budget.used) == (7, 4)
+    # batch 1: 429, 500 (retried), malformed; slow (timed out, retried), partial; ok;
+    # batch 2: ok. Every HTTP request sent is one call of the budget.
+    assert (len(requests), budget.used) == (7, 7)
     assert {r["path"] for r in requests} == {"/v1beta/models/gemini-2.5-flash:generateContent"}
     assert {r["headers"]["x-goog-api-key"] for r in requests} == {SECRET}
 
@@ -99,6 +100,17 @@ def test_server_errors_after_retries_and_the_budget_leave_pairs_unverified(
         verdicts = GeminiVerifier(_settings(fake.url), str(tmp_path)).verify(CANDIDATES, budget)
     assert [v.decision for v in verdicts[3:]] == [UNVERIFIED, UNVERIFIED]
     assert "budget" in verdicts[3].rationale and budget.used == 1
+
+
+def test_retries_are_calls_of_the_budget(tmp_path: Path) -> None:
+    with FakeGemini(always="500") as fake:
+        budget = CallBudget(3)
+        verdicts = GeminiVerifier(_settings(fake.url), str(tmp_path)).verify(CANDIDATES, budget)
+        sent = len(fake.requests)
+    assert (sent, budget.used) == (3, 3)  # 4 tries per request allowed; the budget is 3
+    assert {v.decision for v in verdicts} == {UNVERIFIED}
+    assert "500" in verdicts[0].rationale and "budget" in verdicts[0].rationale
+    assert verdicts[3].rationale.endswith("LLM call budget (--max-llm-calls) exhausted")
 
 
 def test_descriptions_fall_back_to_the_template_when_gemini_fails(tmp_path: Path) -> None:
@@ -148,8 +160,7 @@ def test_pipeline_with_gemini(
     assert len(merged["prompt_sha256"]) == 64
     assert log["back", "backrest", "keep_separate"]["rationale"] == "different head words"
     assert log["seat", "chair_seat", "merge"]["verifier"] == "rules"
-    calls = read_run(output)["counts"]["llm_calls"]
-    assert calls == first_requests - 1  # the 429 was retried inside one call
+    assert read_run(output)["counts"]["llm_calls"] == first_requests  # the 429's retry counts
 
     with FakeGemini() as fake:
         assert run(fake) == 0
@@ -158,3 +169,24 @@ def test_pipeline_with_gemini(
     assert pl.read_parquet(output / "ontology" / "parts.parquet").equals(parts)
     assert SECRET not in _files_text(output)
     assert SECRET not in caplog.text + "".join(capsys.readouterr())
+
+
+def test_the_run_budget_bounds_the_requests_sent_retries_included(tmp_path: Path) -> None:
+    csv = tmp_path / "names.csv"
+    names = ("arm", "armrest", "back", "backrest", "seat", "chair_seat", "leg", "chair_leg")
+    csv.write_text("dataset,category,part\n" + "".join(f"web,chair,{n}\n" for n in names))
+    output = tmp_path / "out"
+    with FakeGemini(["429", "500", "429"]) as fake:
+        code = run_ontology(
+            output,
+            *("--vocab", f"generic={csv}", "--embedder", "lexical", "--threshold", "0.3"),
+            *("--describer", "gemini", "--verifier", "gemini", "--gemini-base-url", fake.url),
+            *("--llm-workers", "1", "--llm-batch-size", "2", "--gemini-attempts", "2"),
+            *("--max-llm-calls", "4"),
+        )
+        sent = len(fake.requests)
+        left = fake.faults
+    assert code == 0 and left == []  # every fault was served: retries happened
+    assert sent == 4 == read_run(output)["counts"]["llm_calls"]
+    parts = pl.read_parquet(output / "ontology" / "parts.parquet")
+    assert "template" in set(parts["description_source"])  # what the budget did not cover
