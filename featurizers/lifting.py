@@ -1,13 +1,18 @@
 """Lift per-view 2D feature maps onto 3D points.
 
 Every point is projected into every view. It counts as seen in a view when it lies inside
-the image, in front of the camera, and its camera-space depth matches the rendered depth
-at its pixel within ``tolerance_px`` pixel footprints (``z / f``, the size of one pixel at
-that depth) plus the splat size for point clouds. A depth test rather than face-id
-equality, because on dense meshes triangles are smaller than a pixel and the pixel's
-triangle is often a neighbor of the point's own. Given normals, grazing views and points
-on back faces along silhouettes are rejected too (``locate_points``). The id at the pixel
-is kept for labels and debugging.
+the image, in front of the camera, and its pixel shows its own face or a surface at its
+depth: the rendered depth at the pixel center matches the depth the point's surface has
+there within ``tolerance_px`` pixel footprints (``z / f``, the size of one pixel at that
+depth), plus the splat size for point clouds. Given normals, the point's surface is its
+tangent plane, followed from the point to the pixel center (on a surface seen obliquely
+depth changes by several footprints per pixel, which a fixed tolerance must either
+absorb, and then see through layers closer than that, or miss); without normals (and for
+splats, drawn at one depth) it is the point's own depth. A depth test rather than face-id
+equality alone, because on dense meshes triangles are smaller than a pixel and the
+pixel's triangle is often a neighbor of the point's own. Given normals, grazing views and
+points on back faces along silhouettes are rejected too (``locate_points``). The id at
+the pixel is kept for labels and debugging.
 
 Two ways to read a map:
 
@@ -17,10 +22,11 @@ Two ways to read a map:
 - ``"surface"`` (maps at image resolution, e.g. the renders' own RGB): bilinear over the
   2 x 2 pixels around the point, restricted to the pixels on the point's own surface and
   renormalized: those showing its own face when any does (coarse meshes: no blending
-  across face edges), else those passing the depth test (dense meshes, clouds: no
-  blending with background or occluders). Plain bilinear taps at image resolution would
-  blend neighbors across color edges and silhouettes; a single pixel would be off by up
-  to half a pixel on steep texture gradients.
+  across face edges), else those passing the depth test at their own centers (dense
+  meshes, clouds: no blending with background, occluders or a layer just above). Plain
+  bilinear taps at image resolution would blend neighbors across color edges and
+  silhouettes; a single pixel would be off by up to half a pixel on steep texture
+  gradients.
 
 Features are averaged over the views that see a point; a point no view sees takes the
 feature of the nearest seen point (in 3D) and ``views_seen`` is 0 for it. Everything is
@@ -85,18 +91,19 @@ def locate_points(
     renders: Renders,
     face_index: np.ndarray | None = None,
     normals: np.ndarray | None = None,
-    tolerance_px: float = 1.0,
+    tolerance_px: float = 0.5,
     max_incidence_deg: float = MAX_INCIDENCE_DEG,
     device: torch.device | str | None = None,
 ) -> PointViews:
     """Project points into every rendered view, test visibility, find surface taps.
 
-    A view sees a point when the depth test passes and, given normals, the view is not
-    grazing (within ``max_incidence_deg`` of the normal line) and the point does not face
-    away from the camera while its pixel shows a surface facing it. The last rule rejects
-    points on back faces along silhouettes, where the depth test alone passes (the front
-    face across the shared edge has the same depth); single-sided sheets seen from behind
-    and flipped faces pass, as their pixels face away too.
+    A view sees a point when its pixel shows its face or the depth test passes (see the
+    module docstring) and, given normals, the view is not grazing (within
+    ``max_incidence_deg`` of the normal line) and the point does not face away from the
+    camera while its pixel shows a surface facing it. The last rule rejects points on back
+    faces along silhouettes, where the depth test alone passes (the front face across the
+    shared edge has the same depth); single-sided sheets seen from behind and flipped
+    faces pass, as their pixels face away too.
 
     Args:
         points: (N, 3) positions in the normalized frame of the renders.
@@ -117,25 +124,35 @@ def locate_points(
     uv, z = project_points(points_t, intrinsics, extrinsics)
     depth_buffer = torch.as_tensor(renders.depth, device=device).reshape(views, -1)
     id_buffer = torch.as_tensor(renders.face_id, device=device).reshape(views, -1)
+    own = None if face_index is None else torch.as_tensor(np.asarray(face_index), device=device)
 
     pixel = uv.floor().long()
     inside = (z > 0) & (pixel >= 0).all(-1) & (pixel < size).all(-1)
     pixel = pixel.clamp(0, size - 1)
     flat = pixel[..., 1] * size + pixel[..., 0]
+    taps, weights = _bilinear_taps(uv, size, size)
+    # depth gradient of each point's tangent plane: 1/z is affine in the image
+    gradient = None
+    if normals is not None and renders.splat_size == 0:
+        gradient = _inverse_depth_gradient(points_t, intrinsics, extrinsics, normals)
     tolerance = tolerance_px * z / intrinsics[:, 0, 0, None] + renders.splat_size
-    visible = inside & ((z - depth_buffer.gather(1, flat)).abs() <= tolerance)
+    centers = torch.cat([flat[..., None], taps], dim=-1)  # the point's pixel, then its taps
+    predicted = _surface_depth(z, uv, centers, size, gradient)
+    matches = (_gather(depth_buffer, centers) - predicted).abs() <= tolerance[..., None]
+    if own is not None:
+        own_face = _gather(id_buffer, centers) == own.long()[None, :, None]
+        matches |= own_face
+    visible = inside & matches[..., 0]
     if normals is not None:
         front = torch.as_tensor(renders.front_facing, device=device).reshape(views, -1)
         cosine = _view_cosine(points_t, extrinsics, normals)
         visible &= cosine.abs() >= np.cos(np.radians(max_incidence_deg))
         visible &= (cosine >= 0) | ~front.gather(1, flat)
 
-    taps, weights = _bilinear_taps(uv, size, size)
-    on_surface = (z[..., None] - _gather(depth_buffer, taps)).abs() <= tolerance[..., None]
-    if face_index is not None:
-        own = torch.as_tensor(np.asarray(face_index), device=device).long()
-        own_face = _gather(id_buffer, taps) == own[None, :, None]
-        on_surface = torch.where(own_face.any(-1, keepdim=True), own_face, on_surface)
+    on_surface = matches[..., 1:]
+    if own is not None:
+        own_tap = own_face[..., 1:]
+        on_surface = torch.where(own_tap.any(-1, keepdim=True), own_tap, on_surface)
     weights = weights * on_surface
     return PointViews(
         points=points_t,
@@ -160,6 +177,45 @@ def _bilinear_taps(uv: torch.Tensor, width: int, height: int) -> tuple[torch.Ten
     row = taps[..., 1].clamp(0, height - 1)
     along = torch.where(offsets.bool(), fraction[:, :, None], 1 - fraction[:, :, None])
     return row * width + column, along.prod(-1)
+
+
+def _inverse_depth_gradient(
+    points: torch.Tensor, intrinsics: torch.Tensor, extrinsics: torch.Tensor, normals: np.ndarray
+) -> torch.Tensor:
+    """(V, N, 2) relative change of 1/z per pixel (column, row) on each point's tangent plane:
+    ``1 / z(uv + d) = (1 + gradient . d) / z``.
+
+    On the plane ``n . x = n . p`` (camera frame) the ray through pixel ``uv`` is
+    ``z * q(uv)`` with ``q = ((u - cx) / fx, (v - cy) / fy, 1)``, so ``1 / z`` is
+    ``n . q / (n . p)``: affine in ``uv``. Planes seen edge-on get a huge gradient (their
+    depth is undefined off the point), which no depth test passes.
+    """
+    normals_t = torch.as_tensor(np.asarray(normals, dtype=np.float32), device=points.device)
+    rotation = extrinsics[:, :3, :3]
+    camera = torch.einsum("vij,nj->vni", rotation, points) + extrinsics[:, None, :3, 3]
+    normal = torch.einsum("vij,nj->vni", rotation, normals_t)
+    facing = (normal * camera).sum(-1) / camera[..., 2]  # n . q, q = camera / z
+    facing = torch.where(facing.abs() < 1e-6, torch.full_like(facing, 1e-6), facing)
+    focal = torch.stack([intrinsics[:, 0, 0], intrinsics[:, 1, 1]], -1)[:, None]
+    gradient = normal[..., :2] / focal / facing[..., None]
+    return gradient.masked_fill((normals_t == 0).all(-1)[None, :, None], 0.0)
+
+
+def _surface_depth(
+    z: torch.Tensor,
+    uv: torch.Tensor,
+    centers: torch.Tensor,
+    size: int,
+    gradient: torch.Tensor | None,
+) -> torch.Tensor:
+    """(V, N, K) depth of each point's surface at the centers of pixels (flat indices
+    (V, N, K)): its tangent plane's (``gradient``, see ``_inverse_depth_gradient``), or
+    its own depth where no plane is known."""
+    if gradient is None:
+        return z[..., None].expand(centers.shape)
+    offset = torch.stack([centers % size, centers // size], -1) + 0.5 - uv[:, :, None]
+    scale = 1 + (gradient[:, :, None] * offset).sum(-1)
+    return torch.where(scale > 0, z[..., None] / scale.clamp(min=1e-12), torch.inf)
 
 
 def _gather(buffer: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

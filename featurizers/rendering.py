@@ -10,9 +10,13 @@ driver state crosses a fork.
 Surface colors follow ``featurizers.sampling.surface_color``: base color texture times the
 material's base color factor (glTF PBR) or diffuse color (OBJ/MTL), vertex colors
 interpolated, face colors flat, trimesh's default gray for bare geometry. Textures are
-sampled bilinearly with trimesh's texel-center convention: in ``"unlit"`` mode from the
-full-resolution level (the color at each surface point, as the sampler computes it), in
-``"shaded"`` mode through mipmaps (no aliasing of minified textures).
+read as glTF defines it, like ``featurizers.sampling.sample_texture``: UV 0..1 spans the
+texture's edges (texel centers at ``(i + 0.5) / W``), coordinates outside wrap by the
+texture's sampler (``REPEAT`` by default, ``MIRRORED_REPEAT``, ``CLAMP_TO_EDGE``), and its
+filters apply: in ``"unlit"`` mode the full-resolution level through the magnification
+filter (the color at each surface point, as the sampler computes it), in ``"shaded"``
+mode the minification filter (trilinear mipmaps unless the sampler says otherwise: no
+aliasing of minified textures).
 Mesh pieces are drawn as triangle soup, so every corner carries its face's color and
 normal. Alpha is ignored: everything is drawn opaque.
 
@@ -42,7 +46,15 @@ from PIL import Image
 from scipy.spatial import cKDTree
 
 from featurizers.cameras import CameraRig
-from featurizers.sampling import DEFAULT_COLOR, material_color
+from featurizers.sampling import (
+    DEFAULT_COLOR,
+    MIRRORED_REPEAT,
+    REPEAT,
+    TextureSampler,
+    material_color,
+    texture_pixels,
+    texture_sampler,
+)
 from featurizers.shapes import PointCloud, ShapeRecord
 
 RenderMode = Literal["shaded", "unlit"]
@@ -77,6 +89,7 @@ void main() {
 _FRAGMENT_SHADER = """
 #version 330
 uniform sampler2D base_color_texture;
+uniform vec2 mirror;  // 1 on axes wrapped MIRRORED_REPEAT (the texture clamps there)
 uniform float shaded;
 uniform int id_offset;
 in vec3 v_normal;
@@ -89,8 +102,7 @@ layout(location = 2) out int out_id;
 layout(location = 3) out float out_front;
 const vec3 LIGHT = normalize(vec3(-0.4, -0.6, -1.0));
 void main() {
-    vec2 size = vec2(textureSize(base_color_texture, 0));
-    vec2 st = (v_uv * (size - 1.0) + 0.5) / size;
+    vec2 st = mix(v_uv, 1.0 - abs(mod(v_uv, 2.0) - 1.0), mirror);
     vec4 exact = textureLod(base_color_texture, st, 0.0);  // the color at the point
     vec4 filtered = texture(base_color_texture, st);  // mipmapped: no aliasing
     vec3 base = v_color.rgb * mix(exact, filtered, shaded).rgb;
@@ -134,13 +146,15 @@ class Renders:
 
 @dataclass
 class _Drawable:
-    """One draw call: a vertex array, its texture, its primitive type and id offset."""
+    """One draw call: a vertex array, its texture (and the texture's mirrored axes), its
+    primitive type and id offset."""
 
     vao: moderngl.VertexArray
     buffer: moderngl.Buffer
     texture: moderngl.Texture
     primitive: int
     id_offset: int
+    mirror: tuple[float, float]
 
 
 class _GlState:
@@ -303,6 +317,7 @@ def _draw_views(
         program["focal"].value = float(rig.intrinsics[v, 0, 0])
         for drawable in drawables:
             program["id_offset"].value = drawable.id_offset
+            program["mirror"].value = drawable.mirror
             drawable.texture.use(0)
             drawable.vao.render(drawable.primitive)
         rgb[v] = _read(framebuffer, 0, 3, "f1", np.uint8, size)[..., :3]
@@ -337,9 +352,13 @@ def _piece_drawable(
     positions = (np.asarray(mesh.vertices)[faces].reshape(corners, 3) - center) / scale
     normals = np.repeat(np.asarray(mesh.face_normals), 3, axis=0)
     colors, uv, image = _corner_colors(mesh)
-    texture = gl.white if image is None else _texture(gl, image)
     vertices = np.hstack([positions, normals, colors / 255.0, uv])
-    return _drawable(gl, vertices, texture, moderngl.TRIANGLES, face_offset)
+    if image is None:
+        return _drawable(gl, vertices, gl.white, moderngl.TRIANGLES, face_offset)
+    sampler = texture_sampler(image)
+    texture = _texture(gl, image, sampler)
+    mirror = (float(sampler.wrap_s == MIRRORED_REPEAT), float(sampler.wrap_t == MIRRORED_REPEAT))
+    return _drawable(gl, vertices, texture, moderngl.TRIANGLES, face_offset, mirror)
 
 
 def _corner_colors(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, Image.Image | None]:
@@ -364,12 +383,17 @@ def _corner_colors(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray, Image
     return np.asarray(colors, dtype=np.float64), uv, image
 
 
-def _texture(gl: _GlState, image: Image.Image) -> moderngl.Texture:
-    """An RGBA texture with mipmaps; rows flipped so that texture t = 0 is the image bottom."""
-    pixels = np.ascontiguousarray(np.asarray(image.convert("RGBA"))[::-1])
+def _texture(gl: _GlState, image: Image.Image, sampler: TextureSampler) -> moderngl.Texture:
+    """An RGBA texture with mipmaps, wrapped and filtered by ``sampler``; rows flipped so
+    that texture t = 0 is the image bottom (trimesh's v = 0). Mirrored axes clamp here
+    and are mirrored in the shader."""
+    pixels = np.ascontiguousarray(texture_pixels(image)[::-1])
     texture = gl.ctx.texture((pixels.shape[1], pixels.shape[0]), 4, pixels.tobytes())
     texture.build_mipmaps()
-    texture.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)
+    texture.repeat_x = sampler.wrap_s == REPEAT
+    texture.repeat_y = sampler.wrap_t == REPEAT
+    minify = moderngl.LINEAR_MIPMAP_LINEAR if sampler.min_filter is None else sampler.min_filter
+    texture.filter = (minify, sampler.mag_filter)  # glTF values are the GL enums
     return texture
 
 
@@ -385,12 +409,17 @@ def _cloud_drawable(gl: _GlState, cloud: PointCloud, points: np.ndarray) -> _Dra
 
 
 def _drawable(
-    gl: _GlState, vertices: np.ndarray, texture: moderngl.Texture, primitive: int, id_offset: int
+    gl: _GlState,
+    vertices: np.ndarray,
+    texture: moderngl.Texture,
+    primitive: int,
+    id_offset: int,
+    mirror: tuple[float, float] = (0.0, 0.0),
 ) -> _Drawable:
     """Upload (n, 12) vertices laid out as ``_ATTRIBUTES``."""
     buffer = gl.ctx.buffer(vertices.astype("f4").tobytes())
     vao = gl.ctx.vertex_array(gl.program, [(buffer, *_ATTRIBUTES)])
-    return _Drawable(vao, buffer, texture, primitive, id_offset)
+    return _Drawable(vao, buffer, texture, primitive, id_offset, mirror)
 
 
 def _auto_splat_size(points: np.ndarray) -> float:

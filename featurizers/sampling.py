@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import trimesh
-from trimesh.visual.color import uv_to_interpolated_color
+from PIL import Image
 
 from featurizers.shapes import PointCloud, ShapeRecord
 
@@ -156,8 +156,9 @@ DEFAULT_COLOR = np.array([102, 102, 102], dtype=np.uint8)
 def surface_color(mesh: trimesh.Trimesh, face: np.ndarray, barycentric: np.ndarray) -> np.ndarray:
     """Color of a mesh's surface at points given by face and barycentric coordinates.
 
-    Texture colors are multiplied by the material's base color factor (glTF PBR) or
-    diffuse color (OBJ/MTL); vertex colors are interpolated; face colors are taken as is.
+    Texture colors (``sample_texture``) are multiplied by the material's base color factor
+    (glTF PBR) or diffuse color (OBJ/MTL); vertex colors are interpolated; face colors are
+    taken as is.
 
     Args:
         mesh: the mesh with its visuals.
@@ -173,7 +174,8 @@ def surface_color(mesh: trimesh.Trimesh, face: np.ndarray, barycentric: np.ndarr
         rgb = np.broadcast_to(factor, (len(face), 3)).astype(np.float64)
         if image is not None and visual.uv is not None and len(visual.uv):
             uv = np.einsum("nk,nkj->nj", barycentric, visual.uv[mesh.faces[face]])
-            rgb = rgb * uv_to_interpolated_color(uv, image)[:, :3] / 255.0
+            texels = sample_texture(texture_pixels(image), uv, texture_sampler(image))
+            rgb = rgb * texels[:, :3] / 255.0
         return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
     if visual.kind == "vertex":
         corner_colors = visual.vertex_colors[mesh.faces[face]][:, :, :3].astype(np.float64)
@@ -194,3 +196,105 @@ def material_color(material) -> tuple[np.ndarray, object | None]:
         image = getattr(material, "image", None)
     rgb = np.full(3, 255.0) if factor is None else np.asarray(factor, dtype=np.float64)[:3]
     return rgb, image
+
+
+# glTF sampler values (the OpenGL enums).
+NEAREST, LINEAR = 9728, 9729
+CLAMP_TO_EDGE, MIRRORED_REPEAT, REPEAT = 33071, 33648, 10497
+_WRAPS = (CLAMP_TO_EDGE, MIRRORED_REPEAT, REPEAT)
+_MIN_FILTERS = (NEAREST, LINEAR, 9984, 9985, 9986, 9987)  # and the four mipmapped ones
+
+#: Key of ``PIL.Image.info`` under which a loader may attach a texture's glTF sampler
+#: object (``{"wrapS": 33071, "magFilter": 9728, ...}``); absent: the glTF defaults.
+SAMPLER_INFO_KEY = "gltf_sampler"
+
+
+@dataclass(frozen=True)
+class TextureSampler:
+    """How a texture is read (glTF ``sampler``; the defaults are the spec's).
+
+    Attributes:
+        wrap_s, wrap_t: ``REPEAT``, ``MIRRORED_REPEAT`` or ``CLAMP_TO_EDGE`` along u and v.
+        mag_filter: ``LINEAR`` or ``NEAREST``: the texture read at a point (the color the
+            sampler gives it, and the renderer's full-resolution read).
+        min_filter: the renderer's filter where the texture is minified (mipmapped modes
+            included); None: trilinear.
+    """
+
+    wrap_s: int = REPEAT
+    wrap_t: int = REPEAT
+    mag_filter: int = LINEAR
+    min_filter: int | None = None
+
+    @classmethod
+    def from_gltf(cls, sampler: dict) -> TextureSampler:
+        """From a glTF sampler object; raises ValueError on values the spec does not allow."""
+        made = cls(
+            wrap_s=sampler.get("wrapS", REPEAT),
+            wrap_t=sampler.get("wrapT", REPEAT),
+            mag_filter=sampler.get("magFilter", LINEAR),
+            min_filter=sampler.get("minFilter"),
+        )
+        if (
+            made.wrap_s not in _WRAPS
+            or made.wrap_t not in _WRAPS
+            or made.mag_filter not in (NEAREST, LINEAR)
+            or made.min_filter not in (None, *_MIN_FILTERS)
+        ):
+            raise ValueError(f"invalid glTF sampler {sampler}")
+        return made
+
+
+def texture_sampler(image: Image.Image) -> TextureSampler:
+    """The sampler attached to a texture image (``SAMPLER_INFO_KEY``), else the defaults."""
+    sampler = image.info.get(SAMPLER_INFO_KEY)
+    return TextureSampler() if sampler is None else TextureSampler.from_gltf(sampler)
+
+
+def texture_pixels(image: Image.Image) -> np.ndarray:
+    """(H, W, 4) uint8 RGBA texels of an image, row 0 the image's top row."""
+    return np.asarray(image.convert("RGBA"))
+
+
+def sample_texture(pixels: np.ndarray, uv: np.ndarray, sampler: TextureSampler) -> np.ndarray:
+    """Texture color at UV coordinates, as glTF (and OpenGL) define it.
+
+    UV (0, 0) .. (1, 1) spans the texture's outer edges, texel (i, j) (column, row) is
+    centered at ``((i + 0.5) / W, (j + 0.5) / H)`` and coordinates outside 0..1 wrap by
+    the sampler's modes. ``uv`` is in trimesh's convention, v up (v = 0 at the image's
+    bottom row; glTF's t is 1 - v, OBJ's vt is v), so the image rows need no flip.
+
+    Args:
+        pixels: (H, W, C) texels (``texture_pixels``).
+        uv: (n, 2) float texture coordinates.
+        sampler: wrap modes and the magnification filter used.
+
+    Returns:
+        (n, C) float64 in the texels' units.
+    """
+    height, width = pixels.shape[:2]
+    uv = np.asarray(uv, dtype=np.float64)
+    column = uv[:, 0] * width - 0.5  # continuous texel coordinates, centers at integers
+    row = (1.0 - uv[:, 1]) * height - 0.5
+    if sampler.mag_filter == NEAREST:
+        i = _wrap(np.floor(column + 0.5).astype(np.int64), width, sampler.wrap_s)
+        j = _wrap(np.floor(row + 0.5).astype(np.int64), height, sampler.wrap_t)
+        return pixels[j, i].astype(np.float64)
+    i0, j0 = np.floor(column), np.floor(row)
+    a, b = (column - i0)[:, None], (row - j0)[:, None]
+    i0, j0 = i0.astype(np.int64), j0.astype(np.int64)
+    i = (_wrap(i0, width, sampler.wrap_s), _wrap(i0 + 1, width, sampler.wrap_s))
+    j = (_wrap(j0, height, sampler.wrap_t), _wrap(j0 + 1, height, sampler.wrap_t))
+    top = (1 - a) * pixels[j[0], i[0]] + a * pixels[j[0], i[1]]
+    bottom = (1 - a) * pixels[j[1], i[0]] + a * pixels[j[1], i[1]]
+    return (1 - b) * top + b * bottom
+
+
+def _wrap(index: np.ndarray, size: int, mode: int) -> np.ndarray:
+    """Integer texel indices wrapped into 0..size-1 (OpenGL's rules for each mode)."""
+    if mode == CLAMP_TO_EDGE:
+        return np.clip(index, 0, size - 1)
+    if mode == MIRRORED_REPEAT:
+        period = index % (2 * size)
+        return np.where(period < size, period, 2 * size - 1 - period)
+    return index % size
