@@ -3,7 +3,9 @@
 
 ``--help`` lists the pipelines, ``--pipeline NAME --help`` that pipeline's options.
 Flags the pipeline does not define go to Beam (``--runner``, ``--direct_num_workers``,
-Dataflow's ``--project`` ...); a flag neither knows is an error.
+Dataflow's ``--project`` ...); a flag neither knows is an error. Usage errors (a bad flag
+or value, an unwritable ``--output``) print one line and exit 2 before any work; only the
+options are imported until then, so they answer in about a second.
 """
 
 from __future__ import annotations
@@ -12,7 +14,27 @@ import argparse
 import logging
 import sys
 
-from pipelines.registry import DEFAULT_RUNNER, PIPELINES, beam_option_parser, help_text
+#: Warnings known to be harmless, logged by libraries at import time (message prefixes).
+HARMLESS_WARNINGS = (
+    # apache_beam.io.gcp: BigQuery clients are optional, partbank does not use them
+    "apitools not found, and bigquery client libraries are not available",
+)
+
+
+class _DropHarmlessWarnings(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(HARMLESS_WARNINGS)
+
+
+logging.getLogger().addFilter(_DropHarmlessWarnings())  # before Beam is first imported
+
+from pipelines.registry import (  # noqa: E402
+    DEFAULT_RUNNER,
+    PIPELINES,
+    UsageError,
+    beam_option_parser,
+    help_text,
+)
 
 
 def _top_level_help() -> str:
@@ -48,25 +70,30 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
 
-    module = entry.load()
+    options_class = entry.options_class()
     if chosen.help:
-        print(help_text(entry, module.OPTIONS))
+        print(help_text(entry, options_class))
         return 0
 
-    parser = beam_option_parser(module.OPTIONS)
+    command = f"beam_runner.py --pipeline {entry.name}"
     try:
-        _, unknown = parser.parse_known_args(rest)
-    except SystemExit as exc:  # argparse already printed the reason
-        return int(exc.code or 2)
-    if unknown:
-        print(
-            f"beam_runner.py --pipeline {entry.name}: unknown option(s): {' '.join(unknown)} "
-            f"(see --pipeline {entry.name} --help)",
-            file=sys.stderr,
-        )
+        known, unknown = beam_option_parser(options_class).parse_known_args(rest)
+        if unknown:
+            raise UsageError(f"unknown option(s): {' '.join(unknown)}")
+    except UsageError as exc:
+        print(f"{command}: {exc} (see {command} --help)", file=sys.stderr)
         return 2
-    if not any(arg == "--runner" or arg.startswith("--runner=") for arg in rest):
+    if known.output is None:
+        rest.append(f"--output={entry.default_output}")
+    if known.runner is None:
         rest.append(f"--runner={DEFAULT_RUNNER}")
+    from pipelines.sinks import OutputError, ensure_writable
+
+    try:
+        ensure_writable(known.output or entry.default_output)
+    except OutputError as exc:
+        print(f"{command}: {exc}", file=sys.stderr)
+        return 2
 
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -74,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
     )
     logging.getLogger("apache_beam").setLevel(logging.WARNING)  # keep partbank's progress readable
-    return module.run(PipelineOptions(rest))
+    return entry.load().run(PipelineOptions(rest))
 
 
 if __name__ == "__main__":

@@ -10,207 +10,57 @@ Graph::
       -> ToShardRow (ontology names) -> GroupByKey(shard) -> WriteShardFile
       -> manifest (ok rows from the writer + failed rows of every stage)
       [-> views/ table of renders, label maps and cameras]  (--emit-views)
-    then run.json: config, versions, models, device, counts and timings.
+    then OUT/features_run.json: config, versions, models, device, counts and timings.
+
+Everything that can stop a run (flags, weights, discovery) is checked before any work.
+Torch, the featurizers and the sources are imported only when a run starts, so usage
+errors answer quickly.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import json
 import logging
 import math
 import sys
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property, partial
 from importlib import resources
 from typing import Any
 
 import apache_beam as beam
-import polars as pl
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
-from featurizers.cameras import orbit_rig
-from featurizers.dinov2 import DEFAULT_MODEL as DEFAULT_DINOV2
-from featurizers.dinov2 import known_config
-from featurizers.dinov2 import resolve_weights as resolve_dinov2_weights
-from featurizers.partfield import DEFAULT_NUM_POINTS as PARTFIELD_POINTS
-from featurizers.partfield import OFFICIAL_CHECKPOINT, official_checkpoint
-from featurizers.rendering import gl_renderer
-from featurizers.sampling import DEFAULT_NUM_POINTS
+from featurizers.names import escape_invalid_text
 from featurizers.weights import ModelUnavailableError, pick_device
-from ontology.alias_map import AliasMap
-from pipelines.featurize import Dinov2Features, PartFieldFeatures, RenderViews
-from pipelines.inference import Dinov2ModelHandler, PartFieldModelHandler
-from pipelines.options import CommonOptions
+from pipelines.options import FEATURIZERS, SOURCE_NAMES, CommonOptions, FeaturesOptions
 from pipelines.run_info import package_versions
-from pipelines.shapes import (
-    FAILED,
-    UNRESOLVED_NAMES,
-    GuardedStep,
-    ShapeTask,
-    ToShardRow,
-    load_and_sample,
-)
 from pipelines.sinks import (
     MANIFEST_FILE,
-    WriteShardFile,
+    ManifestEntry,
     remove_stale_shards,
     write_json,
     write_manifest,
 )
-from pipelines.sources import SOURCES, SourceInput
-from schemas.features import DEFAULT_DINO_DIM, SCHEMA_VERSION, features_schema, shard_table
-from schemas.views import VIEWS_SCHEMA, views_table
+from schemas.features import DEFAULT_DINO_DIM, SCHEMA_VERSION
 
 LOGGER = logging.getLogger(__name__)
 
-#: Featurizers this version can run (``none`` = sampling and labels only).
-FEATURIZERS: tuple[str, ...] = ("rgb", "dinov2", "partfield")
 #: Featurizers that run a model (``--models``, ``--device`` apply to them).
 MODEL_FEATURIZERS = frozenset({"dinov2", "partfield"})
 #: Featurizers lifted from rendered views (they share one rig and ``views_seen``).
 LIFTED_FEATURIZERS = frozenset({"rgb", "dinov2"})
 #: Bumped when sampling changes the numbers it produces (part of the config hash).
 SAMPLER_VERSION = 1
-
-
-class FeaturesOptions(PipelineOptions):
-    """Options of ``--pipeline features``."""
-
-    @classmethod
-    def _add_argparse_args(cls, parser) -> None:
-        parser.add_argument(
-            "--source",
-            choices=sorted(SOURCES),
-            help="dataset format of --input (required with --input)",
-        )
-        parser.add_argument(
-            "--input",
-            metavar="PATH_OR_GLOB",
-            help="folder, glob or list file of the source's inputs (local or gs://); "
-            "default: the bundled samples of every source",
-        )
-        parser.add_argument(
-            "--num-points",
-            metavar="N",
-            dest="num_points",
-            type=int,
-            default=DEFAULT_NUM_POINTS,
-            help="surface points per shape (default %(default)s)",
-        )
-        parser.add_argument(
-            "--featurizers",
-            metavar="LIST",
-            default="none",
-            help="comma-separated featurizers to run, or 'none' (default); "
-            f"available: {', '.join(FEATURIZERS)}",
-        )
-        parser.add_argument(
-            "--views",
-            metavar="N",
-            type=int,
-            default=12,
-            help="rendered views per shape (default %(default)s)",
-        )
-        parser.add_argument(
-            "--image-size",
-            metavar="PX",
-            dest="image_size",
-            type=int,
-            default=448,
-            help="rendered view side in pixels (default %(default)s; DINOv2 reads it "
-            "rounded to a multiple of 14)",
-        )
-        parser.add_argument(
-            "--dinov2-model",
-            metavar="NAME_OR_DIR",
-            dest="dinov2_model",
-            default=DEFAULT_DINOV2,
-            help="DINOv2 hub id or local folder (default %(default)s; small/base/large/giant "
-            "and -with-registers- variants)",
-        )
-        parser.add_argument(
-            "--emit-views",
-            dest="emit_views",
-            action="store_true",
-            help="also write OUT/views/: per shape and view the render (PNG), the 2D part-label "
-            "map (16-bit PNG) and the camera",
-        )
-        parser.add_argument(
-            "--models",
-            choices=("pretrained", "random-init"),
-            default="pretrained",
-            help="pretrained weights (default; local or Hugging Face cache, downloaded on "
-            "first use) or random-init: the real architectures with random weights, for "
-            "offline smoke runs (marked in run.json and the shards' metadata)",
-        )
-        parser.add_argument(
-            "--device", choices=("auto", "cpu", "cuda"), default="auto", help="model device"
-        )
-        parser.add_argument(
-            "--model-accelerator",
-            metavar="HINT",
-            dest="model_accelerator",
-            default=None,
-            help="Beam accelerator resource hint for the model stages only, e.g. "
-            "'type:nvidia-l4;count:1;install-nvidia-driver' (Dataflow: rendering stays on CPU "
-            "workers, models run on GPU workers)",
-        )
-        parser.add_argument(
-            "--partfield-checkpoint",
-            metavar="PATH",
-            dest="partfield_checkpoint",
-            default=None,
-            help="PartField checkpoint file, local or gs:// (state_dict or Lightning .ckpt); "
-            "default: "
-            f"{'/'.join(OFFICIAL_CHECKPOINT)} from the Hugging Face hub",
-        )
-        parser.add_argument(
-            "--partfield-points",
-            metavar="N",
-            dest="partfield_points",
-            type=int,
-            default=PARTFIELD_POINTS,
-            help="surface samples fed to PartField's encoder (default %(default)s)",
-        )
-        parser.add_argument(
-            "--ontology",
-            metavar="DIR",
-            default=None,
-            help="output folder of --pipeline ontology (or its alias_log.jsonl): fills the "
-            "canonical category, part names and part_uid",
-        )
-        parser.add_argument(
-            "--limit",
-            metavar="N",
-            type=int,
-            default=None,
-            help="process only the first N inputs (sorted)",
-        )
-        parser.add_argument(
-            "--shapes-per-shard",
-            metavar="N",
-            dest="shapes_per_shard",
-            type=int,
-            default=32,
-            help="shapes per output shard file (default %(default)s)",
-        )
-        parser.add_argument(
-            "--shapes-per-row-group",
-            metavar="N",
-            dest="shapes_per_row_group",
-            type=int,
-            default=4,
-            help="shapes per Parquet row group (default %(default)s)",
-        )
-
-
-OPTIONS = FeaturesOptions
+#: The run's summary inside ``--output`` (the ontology pipeline writes its own file).
+RUN_FILE = "features_run.json"
 
 
 class ConfigError(ValueError):
@@ -244,13 +94,7 @@ class FeaturesConfig:
     @classmethod
     def from_options(cls, options: PipelineOptions) -> FeaturesConfig:
         own = options.view_as(FeaturesOptions)
-        if own.input and not own.source:
-            raise ConfigError("--input needs --source (one of: " + ", ".join(sorted(SOURCES)) + ")")
-        if own.input:
-            inputs = ((own.source, own.input),)
-        else:
-            samples = resources.files("pipelines") / "samples"
-            inputs = tuple((name, str(samples / name)) for name in SOURCES)
+        inputs = paired_inputs(own.sources_and_inputs or ())
         names = tuple(
             n for n in (s.strip() for s in own.featurizers.split(",")) if n and n != "none"
         )
@@ -275,6 +119,8 @@ class FeaturesConfig:
         if own.limit is not None and own.limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {own.limit}")
         if own.ontology:
+            from ontology.alias_map import AliasMap
+
             try:
                 AliasMap.load(own.ontology)
             except (OSError, ValueError) as exc:
@@ -330,8 +176,12 @@ class FeaturesConfig:
             return self
         located: dict[str, str] = {}
         if "dinov2" in self.featurizers:
-            located["dinov2_weights"] = str(resolve_dinov2_weights(self.dinov2_model))
+            from featurizers.dinov2 import resolve_weights
+
+            located["dinov2_weights"] = str(resolve_weights(self.dinov2_model))
         if "partfield" in self.featurizers:
+            from featurizers.partfield.checkpoint import official_checkpoint
+
             if self.partfield_checkpoint and not FileSystems.exists(self.partfield_checkpoint):
                 raise ModelUnavailableError(
                     f"--partfield-checkpoint {self.partfield_checkpoint}: no such file"
@@ -342,6 +192,8 @@ class FeaturesConfig:
     @property
     def dino_dim(self) -> int:
         """D of the ``dino`` column, from the model's architecture (no download)."""
+        from featurizers.dinov2 import known_config
+
         return known_config(self.dinov2_weights or self.dinov2_model).hidden_size
 
     @cached_property
@@ -371,6 +223,8 @@ class FeaturesConfig:
         """SHA-256 of the alias log the names are resolved with (None without ontology)."""
         if not self.ontology:
             return None
+        from ontology.alias_map import AliasMap
+
         return hashlib.sha256(AliasMap.log_path(self.ontology).read_bytes()).hexdigest()
 
     @cached_property
@@ -387,34 +241,100 @@ def _file_fingerprint(path: str | None) -> str | None:
     return f"{FileSystems.split(path)[1]}:{match.size_in_bytes}"
 
 
-def discover_inputs(config: FeaturesConfig) -> list[SourceInput]:
+def paired_inputs(given: Sequence[Sequence[str]]) -> tuple[tuple[str, str], ...]:
+    """``(source, location)`` of every ``--source`` and ``--input`` in command-line order.
+
+    Each ``--input`` belongs to the ``--source`` before it; a ``--source`` with no
+    ``--input`` runs that source's bundled samples; no ``--source`` at all runs every
+    source's samples.
+
+    Args:
+        given: ``[flag, value]`` pairs as ``FeaturesOptions`` collects them.
+
+    Raises:
+        ConfigError: an ``--input`` with no ``--source`` of its own, or a pair given twice.
+    """
+    samples = resources.files("pipelines") / "samples"
+    pairs: list[tuple[str, str]] = []
+    source = None
+    for flag, value in given:
+        if flag == "--input":
+            if source is None:
+                raise ConfigError(
+                    f"--input needs --source: {value} has no --source of its own before it "
+                    f"(one of: {', '.join(SOURCE_NAMES)})"
+                )
+            pairs.append((source, value))
+            source = None
+        else:
+            if source is not None:
+                pairs.append((source, str(samples / source)))
+            source = value
+    if source is not None:
+        pairs.append((source, str(samples / source)))
+    for pair, count in Counter(pairs).items():
+        if count > 1:
+            raise ConfigError(f"--source {pair[0]} --input {pair[1]} is given {count} times")
+    return tuple(pairs) or tuple((name, str(samples / name)) for name in SOURCE_NAMES)
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """The inputs of a run, found before any work.
+
+    Attributes:
+        inputs: the inputs to run, sorted by shape id, cut to ``--limit``.
+        rejected: failed manifest rows of inputs that cannot run: inputs sharing a shape
+            id (their shard rows could not be told apart, so none of them runs).
+    """
+
+    inputs: list
+    rejected: list[ManifestEntry]
+
+    @property
+    def candidates(self) -> int:
+        return len(self.inputs) + len(self.rejected)
+
+
+def discover_inputs(config: FeaturesConfig) -> Discovered:
     """All inputs of the run, sorted by shape id and cut to ``--limit``.
 
     Raises:
-        ConfigError: an input location matches nothing.
+        ConfigError: an input location matches nothing, or its source cannot list it
+            (a malformed ``metadata.csv``, an unreadable folder).
     """
-    found: list[SourceInput] = []
+    from pipelines.sources import SOURCES, SourceError
+
+    found = []
     for source_name, location in config.inputs:
         try:
             found.extend(SOURCES[source_name]().discover(location))
-        except FileNotFoundError as exc:
-            raise ConfigError(str(exc)) from exc
-    found.sort()
-    duplicates = sorted(
-        {a.shape_id for a, b in itertools.pairwise(found) if a.shape_id == b.shape_id}
-    )
-    if duplicates:
-        raise ConfigError(f"inputs share shape ids: {', '.join(duplicates[:5])}")
-    return found[: config.limit]
+        except (OSError, SourceError) as exc:
+            raise ConfigError(escape_invalid_text(" ".join(str(exc).split()))) from exc
+    found = sorted(found)[: config.limit]
+    shared = Counter([source_input.shape_id for source_input in found])
+    rejected = [
+        ManifestEntry(
+            source_input.shape_id,
+            source_input.uri,
+            "failed",
+            f"discover: {shared[source_input.shape_id]} inputs share the shape id "
+            f"{source_input.shape_id} (rename all but one); none of them runs",
+        )
+        for source_input in found
+        if shared[source_input.shape_id] > 1
+    ]
+    return Discovered([i for i in found if shared[i.shape_id] == 1], rejected)
 
 
 class FeaturesPipeline(beam.PTransform):
     """Inputs -> shard files; returns the manifest entries (a PCollection of ``ManifestEntry``)."""
 
-    def __init__(self, config: FeaturesConfig, inputs: list[SourceInput], run_metadata: dict):
+    def __init__(self, config: FeaturesConfig, discovered: Discovered, run_metadata: dict):
         super().__init__()
         self.config = config
-        self.inputs = inputs
+        self.inputs = discovered.inputs
+        self.rejected = discovered.rejected
         self.run_metadata = run_metadata
 
     @property
@@ -422,6 +342,13 @@ class FeaturesPipeline(beam.PTransform):
         return max(1, math.ceil(len(self.inputs) / self.config.shapes_per_shard))
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        from featurizers.cameras import orbit_rig
+        from pipelines.featurize import Dinov2Features, PartFieldFeatures, RenderViews
+        from pipelines.inference import Dinov2ModelHandler, PartFieldModelHandler
+        from pipelines.shapes import FAILED, GuardedStep, ShapeTask, ToShardRow, load_and_sample
+        from pipelines.sinks import WriteShardFile
+        from schemas.features import features_schema, shard_table
+
         config = self.config
         schema = features_schema(
             dino_dim=config.dino_dim if "dinov2" in config.featurizers else DEFAULT_DINO_DIM,
@@ -440,7 +367,8 @@ class FeaturesPipeline(beam.PTransform):
                 GuardedStep("load", partial(load_and_sample, num_points=config.num_points))
             ).with_outputs(FAILED, main="ok")
         )
-        shapes, failures = sampled.ok, [sampled[FAILED]]
+        rejected = pbegin | "Rejected" >> beam.Create(self.rejected)
+        shapes, failures = sampled.ok, [rejected, sampled[FAILED]]
         if config.lifted:
             located, failed = shapes | "RenderViews" >> RenderViews(
                 orbit_rig(config.views, config.image_size),
@@ -501,23 +429,18 @@ class FeaturesPipeline(beam.PTransform):
 
     def write_views(self, located: beam.PCollection) -> None:
         """The ``views/`` table: one row per (shape, view), sharded like the features."""
+        from pipelines.sinks import ShardItem, WriteShardFile
+        from schemas.views import VIEWS_SCHEMA, views_table
+
+        def view_item(item) -> tuple[int, ShardItem]:
+            shape_id = item.task.source_input.shape_id
+            names = tuple(map(escape_invalid_text, item.shape.record.part_names))
+            row = (escape_invalid_text(shape_id), names, item.view_records)
+            return item.task.shard, ShardItem(shape_id, item.task.source_input.uri, row)
+
         _ = (
             located
-            | "ViewRows"
-            >> beam.Map(
-                lambda item: (
-                    item.task.shard,
-                    (
-                        item.shape.record.shape_id,
-                        item.task.source_input.uri,
-                        (
-                            item.shape.record.shape_id,
-                            item.shape.record.part_names,
-                            item.view_records,
-                        ),
-                    ),
-                )
-            )
+            | "ViewRows" >> beam.Map(view_item)
             | "GroupViewsByShard" >> beam.GroupByKey()
             | "WriteViews"
             >> beam.ParDo(
@@ -536,16 +459,17 @@ def counter_total(result: beam.runners.runner.PipelineResult, name: str) -> int:
 
 def run(options: PipelineOptions) -> int:
     """Run the features pipeline; returns 0 when at least one shape was written."""
-    started = time.time()
+    started = time.monotonic()
     try:
         config = FeaturesConfig.from_options(options).with_weights()
-        inputs = discover_inputs(config)
+        discovered = discover_inputs(config)
     except (ConfigError, ModelUnavailableError) as exc:
         print(f"beam_runner.py --pipeline features: {exc}", file=sys.stderr)
         return 2
+    prepared = time.monotonic()
     LOGGER.info(
         "features: %d inputs from %s -> %s (featurizers: %s)",
-        len(inputs),
+        discovered.candidates,
         ", ".join(f"{s}:{loc}" for s, loc in config.inputs),
         config.features_dir,
         ", ".join(config.featurizers) or "none",
@@ -566,19 +490,26 @@ def run(options: PipelineOptions) -> int:
     pipeline = beam.Pipeline(options=options)
     _ = (
         pipeline
-        | "Features" >> FeaturesPipeline(config, inputs, run_metadata)
+        | "Features" >> FeaturesPipeline(config, discovered, run_metadata)
         | "CollectManifest" >> beam.combiners.ToList()
         | "WriteManifest" >> beam.Map(write_manifest, config.features_dir)
     )
     result = pipeline.run()
     result.wait_until_finish()
+    ran = time.monotonic()
+
+    import polars as pl
+
+    from featurizers.rendering import gl_renderer
+    from pipelines.shapes import UNRESOLVED_NAMES
 
     manifest = pl.read_parquet(FileSystems.join(config.features_dir, MANIFEST_FILE))
-    written_shards = manifest.filter(pl.col("status") == "ok")["shard"].unique().to_list()
+    ok = manifest.filter(pl.col("status") == "ok")
+    written_shards = ok["shard"].unique().to_list()
     stale = remove_stale_shards(config.features_dir, written_shards)
     if config.emit_views:
         stale += remove_stale_shards(config.views_dir, written_shards)
-    counts = dict(manifest.group_by("status").len().iter_rows())
+    warning_counts = ok["warnings"].list.len()
     summary = {
         "pipeline": "features",
         **run_metadata,
@@ -586,19 +517,33 @@ def run(options: PipelineOptions) -> int:
         "runner": options.view_as(StandardOptions).runner,
         "device": str(pick_device(config.device)) if run_metadata["models"] else None,
         "renderer": gl_renderer() if config.lifted else None,
-        "inputs": len(inputs),
-        "counts": {status: counts.get(status, 0) for status in ("ok", "failed")},
+        "inputs": discovered.candidates,
+        "counts": {
+            "ok": ok.height,
+            "failed": manifest.height - ok.height,
+            "with_warnings": int((warning_counts > 0).sum()),
+        },
+        "warnings": int(warning_counts.sum()),
         UNRESOLVED_NAMES: counter_total(result, UNRESOLVED_NAMES),
         "shards": sorted(written_shards),
         "removed_stale_shards": stale,
-        "seconds": round(time.time() - started, 3),
+        "timings_s": {
+            "prepare": round(prepared - started, 3),
+            "pipeline": round(ran - prepared, 3),
+            "total": round(time.monotonic() - started, 3),
+        },
     }
-    write_json(FileSystems.join(config.output, "run.json"), summary)
+    write_json(FileSystems.join(config.output, RUN_FILE), summary)
     failed = manifest.filter(pl.col("status") == "failed")
     for shape_id, error in failed.select("shape_id", "error").iter_rows():
         print(f"failed: {shape_id}: {error}")
+    for shape_id, warnings in (
+        ok.filter(warning_counts > 0).select("shape_id", "warnings").iter_rows()
+    ):
+        print(f"warning: {shape_id}: {'; '.join(warnings)}")
+    counts = summary["counts"]
     print(
-        f"features: {summary['counts']['ok']} shapes written, {summary['counts']['failed']} failed "
-        f"-> {config.features_dir} ({summary['seconds']} s)"
+        f"features: {counts['ok']} shapes written ({counts['with_warnings']} with warnings), "
+        f"{counts['failed']} failed -> {config.features_dir} ({summary['timings_s']['total']} s)"
     )
-    return 0 if summary["counts"]["ok"] else 1
+    return 0 if counts["ok"] else 1

@@ -1,18 +1,193 @@
-"""Flags shared by every partbank pipeline."""
+"""The flags of partbank's pipelines: the common ones and those of ``--pipeline features``.
+
+This module imports only Beam's options module, so ``--help`` and mistakes on the command
+line are answered before torch, trimesh or any featurizer loads. Defaults that belong to a
+featurizer (point counts, model names) are repeated here as constants; a test checks that
+they agree with the featurizers' own.
+"""
 
 from __future__ import annotations
 
+import argparse
+
 from apache_beam.options.pipeline_options import PipelineOptions
+
+#: ``--source`` names (the keys of ``pipelines.sources.SOURCES``).
+SOURCE_NAMES: tuple[str, ...] = ("3dcompat", "find3d", "glb", "partnet")
+#: Featurizers this version can run (``none`` = sampling and labels only).
+FEATURIZERS: tuple[str, ...] = ("rgb", "dinov2", "partfield")
+#: ``featurizers.sampling.DEFAULT_NUM_POINTS``.
+DEFAULT_NUM_POINTS = 10_000
+#: ``featurizers.partfield.DEFAULT_NUM_POINTS``.
+DEFAULT_PARTFIELD_POINTS = 100_000
+#: ``featurizers.dinov2.DEFAULT_MODEL``.
+DEFAULT_DINOV2_MODEL = "facebook/dinov2-base"
+#: ``featurizers.partfield.OFFICIAL_CHECKPOINT`` as one path.
+PARTFIELD_HUB_FILE = "mikaelaangel/partfield-ckpt/model_objaverse.ckpt"
 
 
 class CommonOptions(PipelineOptions):
-    """Options every pipeline understands."""
+    """Options every pipeline understands.
+
+    ``--output`` has no default here: each pipeline has its own (``PipelineEntry``), which
+    ``beam_runner.py`` fills in when the command line names none.
+    """
 
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
         parser.add_argument(
             "--output",
             metavar="DIR",
-            default="output",
-            help="output directory (local path or gs://...); default: ./output",
+            default=None,
+            help="output directory, local path or gs://... (created if missing; checked "
+            "writable before any work); default: ./%(default)s",
+        )
+
+
+class _InCommandLineOrder(argparse.Action):
+    """Appends ``[flag, value]`` to one list that ``--source`` and ``--input`` share, so
+    each ``--input`` can be paired with the ``--source`` before it."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        given = list(getattr(namespace, self.dest, None) or [])
+        given.append([option_string, values])
+        setattr(namespace, self.dest, given)
+
+
+class FeaturesOptions(PipelineOptions):
+    """Options of ``--pipeline features``.
+
+    ``--source`` and ``--input`` land in ``sources_and_inputs``: ``[flag, value]`` pairs in
+    command-line order (``FeaturesConfig`` pairs them up).
+    """
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument(
+            "--source",
+            dest="sources_and_inputs",
+            action=_InCommandLineOrder,
+            choices=SOURCE_NAMES,
+            help="dataset format of the --input after it; alone: that source's bundled "
+            "samples; repeat --source [--input] to run several in one go",
+        )
+        parser.add_argument(
+            "--input",
+            dest="sources_and_inputs",
+            action=_InCommandLineOrder,
+            metavar="PATH_OR_GLOB",
+            help="folder, file, glob or list file of the --source before it (local or "
+            "gs://); with no --source at all: the bundled samples of every source",
+        )
+        parser.add_argument(
+            "--num-points",
+            metavar="N",
+            dest="num_points",
+            type=int,
+            default=DEFAULT_NUM_POINTS,
+            help="surface points per shape (default %(default)s)",
+        )
+        parser.add_argument(
+            "--featurizers",
+            metavar="LIST",
+            default="none",
+            help="comma-separated featurizers to run, or 'none' (default); "
+            f"available: {', '.join(FEATURIZERS)}",
+        )
+        parser.add_argument(
+            "--views",
+            metavar="N",
+            type=int,
+            default=12,
+            help="rendered views per shape (default %(default)s)",
+        )
+        parser.add_argument(
+            "--image-size",
+            metavar="PX",
+            dest="image_size",
+            type=int,
+            default=448,
+            help="rendered view side in pixels (default %(default)s; DINOv2 reads it "
+            "rounded to a multiple of 14)",
+        )
+        parser.add_argument(
+            "--dinov2-model",
+            metavar="NAME_OR_DIR",
+            dest="dinov2_model",
+            default=DEFAULT_DINOV2_MODEL,
+            help="DINOv2 hub id or local folder (default %(default)s; small/base/large/giant "
+            "and -with-registers- variants)",
+        )
+        parser.add_argument(
+            "--emit-views",
+            dest="emit_views",
+            action="store_true",
+            help="also write OUT/views/: per shape and view the render (PNG), the 2D part-label "
+            "map (16-bit PNG) and the camera",
+        )
+        parser.add_argument(
+            "--models",
+            choices=("pretrained", "random-init"),
+            default="pretrained",
+            help="pretrained weights (default; local or Hugging Face cache, downloaded on "
+            "first use) or random-init: the real architectures with random weights, for "
+            "offline smoke runs (marked in features_run.json and the shards' metadata)",
+        )
+        parser.add_argument(
+            "--device", choices=("auto", "cpu", "cuda"), default="auto", help="model device"
+        )
+        parser.add_argument(
+            "--model-accelerator",
+            metavar="HINT",
+            dest="model_accelerator",
+            default=None,
+            help="Beam accelerator resource hint for the model stages only, e.g. "
+            "'type:nvidia-l4;count:1;install-nvidia-driver' (Dataflow: rendering stays on CPU "
+            "workers, models run on GPU workers)",
+        )
+        parser.add_argument(
+            "--partfield-checkpoint",
+            metavar="PATH",
+            dest="partfield_checkpoint",
+            default=None,
+            help="PartField checkpoint file, local or gs:// (state_dict or Lightning .ckpt); "
+            f"default: {PARTFIELD_HUB_FILE} from the Hugging Face hub",
+        )
+        parser.add_argument(
+            "--partfield-points",
+            metavar="N",
+            dest="partfield_points",
+            type=int,
+            default=DEFAULT_PARTFIELD_POINTS,
+            help="surface samples fed to PartField's encoder (default %(default)s)",
+        )
+        parser.add_argument(
+            "--ontology",
+            metavar="DIR",
+            default=None,
+            help="output folder of --pipeline ontology (or its alias_log.jsonl): fills the "
+            "canonical category, part names and part_uid",
+        )
+        parser.add_argument(
+            "--limit",
+            metavar="N",
+            type=int,
+            default=None,
+            help="process only the first N inputs (sorted)",
+        )
+        parser.add_argument(
+            "--shapes-per-shard",
+            metavar="N",
+            dest="shapes_per_shard",
+            type=int,
+            default=32,
+            help="shapes per output shard file (default %(default)s)",
+        )
+        parser.add_argument(
+            "--shapes-per-row-group",
+            metavar="N",
+            dest="shapes_per_row_group",
+            type=int,
+            default=4,
+            help="shapes per Parquet row group (default %(default)s)",
         )

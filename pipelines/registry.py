@@ -1,13 +1,15 @@
 """The pipelines `beam_runner.py` can start, and how their command lines are parsed.
 
-A pipeline is a module that defines
+A pipeline is
 
-* ``OPTIONS``: a direct ``PipelineOptions`` subclass holding the pipeline's own flags
-  (flag names must not clash with another pipeline's or Beam's), and
-* ``run(options: PipelineOptions) -> int``: builds the graph, runs it, returns an exit code.
+* an options class: a direct ``PipelineOptions`` subclass holding the pipeline's own flags
+  (flag names must not clash with another pipeline's or Beam's), in a module that imports
+  nothing heavy, so ``--help`` and usage errors answer at once; and
+* a module defining ``run(options: PipelineOptions) -> int``: builds the graph, runs it,
+  returns an exit code. It is imported only when its pipeline runs.
 
-Modules are imported only when their pipeline is chosen, so ``--help`` stays fast and
-heavy dependencies (torch, transformers) load only where a pipeline needs them.
+Parse errors raise ``UsageError`` with a one-line message instead of printing argparse's
+usage (which would list every Beam option).
 """
 
 from __future__ import annotations
@@ -26,16 +28,34 @@ from pipelines.options import CommonOptions
 DEFAULT_RUNNER = "FnApiRunner"
 
 
+class UsageError(ValueError):
+    """A command line that cannot run; the message is one line."""
+
+
 @dataclass(frozen=True)
 class PipelineEntry:
-    """One registered pipeline: its CLI name, a one-line summary and its module path."""
+    """One registered pipeline.
+
+    Attributes:
+        name: the ``--pipeline`` value.
+        summary: one line for ``--help``.
+        module: module path of the pipeline (its ``run``).
+        options: ``module:Class`` of its options class (a light module).
+        default_output: ``--output`` when the command line names none.
+    """
 
     name: str
     summary: str
     module: str
+    options: str
+    default_output: str
 
     def load(self) -> ModuleType:
         return importlib.import_module(self.module)
+
+    def options_class(self) -> type[PipelineOptions]:
+        module, name = self.options.split(":")
+        return getattr(importlib.import_module(module), name)
 
 
 PIPELINES: dict[str, PipelineEntry] = {
@@ -45,11 +65,15 @@ PIPELINES: dict[str, PipelineEntry] = {
             "features",
             "meshes -> Parquet shards of 10k surface points with labels and features",
             "pipelines.features",
+            "pipelines.options:FeaturesOptions",
+            "output",
         ),
         PipelineEntry(
             "ontology",
             "dataset vocabularies -> one part ontology and an alias mapping log",
             "pipelines.ontology",
+            "pipelines.ontology:OntologyOptions",
+            "output-ontology",
         ),
     )
 }
@@ -64,12 +88,22 @@ def _pipeline_option_classes() -> list[type[PipelineOptions]]:
     ]
 
 
+class _OneLineErrors(_BeamArgumentParser):
+    """Beam's parser, raising ``UsageError`` instead of printing usage and exiting."""
+
+    def error(self, message: str) -> None:
+        if message.startswith("ambiguous option: "):  # Beam ignores these too
+            return
+        raise UsageError(message)
+
+
 def beam_option_parser(pipeline_options: type[PipelineOptions]) -> argparse.ArgumentParser:
     """A parser that knows Beam's own flags, the common flags and one pipeline's flags.
 
-    Options of other partbank pipelines are left out, so passing them is an error.
+    Options of other partbank pipelines are left out, so passing them is an error. Errors
+    raise ``UsageError``.
     """
-    parser = _BeamArgumentParser(allow_abbrev=False, add_help=False)
+    parser = _OneLineErrors(allow_abbrev=False, add_help=False)
     others = set(_pipeline_option_classes()) - {pipeline_options}
     seen: set[str] = set()
     for cls in PipelineOptions.__subclasses__():
@@ -95,4 +129,5 @@ def help_text(entry: PipelineEntry, options_class: type[PipelineOptions]) -> str
     )
     CommonOptions._add_argparse_args(parser.add_argument_group("common options"))
     options_class._add_argparse_args(parser.add_argument_group(f"{entry.name} options"))
+    parser.set_defaults(output=entry.default_output)
     return parser.format_help()

@@ -15,10 +15,11 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
+from featurizers.names import escape_invalid_text, is_valid_text
 from featurizers.sampling import SurfaceSample, sample_shape
 from featurizers.shapes import ShapeRecord
 from ontology.alias_map import AliasMap, CanonicalPart
-from pipelines.sinks import ManifestEntry
+from pipelines.sinks import ManifestEntry, ShardItem
 from pipelines.sources import SOURCES, SourceInput
 from schemas.features import Part, ShardRow
 
@@ -56,9 +57,9 @@ class SampledShape:
 
 
 def one_line(exc: BaseException) -> str:
-    """An exception as one line: its type and message."""
+    """An exception as one line of valid text: its type and message."""
     message = " ".join(str(exc).split()) or repr(exc)
-    return f"{type(exc).__name__}: {message}"
+    return escape_invalid_text(f"{type(exc).__name__}: {message}")
 
 
 class GuardedStep(beam.DoFn):
@@ -90,7 +91,12 @@ class GuardedStep(beam.DoFn):
             task = self.task_of(element) if self.task_of else element.task
             source_input = task.source_input
             reason = f"{self.stage}: {one_line(exc)}"
-            LOGGER.warning("failed %s (%s): %s", source_input.shape_id, source_input.uri, reason)
+            LOGGER.warning(
+                "failed %s (%s): %s",
+                escape_invalid_text(source_input.shape_id),
+                escape_invalid_text(source_input.uri),
+                reason,
+            )
             self.failures.inc()
             yield beam.pvalue.TaggedOutput(
                 FAILED, ManifestEntry(source_input.shape_id, source_input.uri, "failed", reason)
@@ -108,10 +114,12 @@ def load_and_sample(task: ShapeTask, num_points: int) -> SampledShape:
 
 
 class ToShardRow(beam.DoFn):
-    """A sampled shape -> (shard, (shape_id, uri, ShardRow)), names resolved by the ontology.
+    """A sampled shape -> (shard, ShardItem), names resolved by the ontology.
 
     Names the ontology does not know keep their raw spelling and ``part_uid`` -1; they
-    are logged and counted (``unresolved_names`` in run.json).
+    are logged and counted (``unresolved_names`` in the run file). Text that is not valid
+    (a lone surrogate a source let through) is escaped here, where it becomes a Parquet
+    value, and noted among the shape's warnings.
     """
 
     def __init__(self, config_hash: str, ontology: str | None):
@@ -122,13 +130,20 @@ class ToShardRow(beam.DoFn):
     def setup(self) -> None:
         self.aliases = AliasMap.load(self.ontology) if self.ontology else None
 
-    def process(self, shape: SampledShape) -> Iterator[tuple[int, tuple[str, str, ShardRow]]]:
+    def process(self, shape: SampledShape) -> Iterator[tuple[int, ShardItem]]:
         record, sample = shape.record, shape.sample
         category, parts = self.resolve_names(record)
+        texts = (record.shape_id, record.source, record.category_raw, category)
+        invalid = [
+            text
+            for text in (*texts, *(name for part in parts for name in (part.name_raw, part.name)))
+            if not is_valid_text(text)
+        ]
+        shape_id, source, category_raw, category = map(escape_invalid_text, texts)
         row = ShardRow(
-            shape_id=record.shape_id,
-            source=record.source,
-            category_raw=record.category_raw,
+            shape_id=shape_id,
+            source=source,
+            category_raw=category_raw,
             category=category,
             mesh_sha256=record.mesh_sha256,
             config_hash=self.config_hash,
@@ -138,10 +153,20 @@ class ToShardRow(beam.DoFn):
             normals=sample.normals,
             face_index=sample.face_index,
             point_part=sample.point_part,
-            parts=parts,
+            parts=tuple(
+                Part(escape_invalid_text(p.name_raw), escape_invalid_text(p.name), p.part_uid)
+                for p in parts
+            ),
             **shape.features,
         )
-        yield shape.task.shard, (record.shape_id, shape.task.source_input.uri, row)
+        warnings = record.warnings + tuple(
+            f"invalid text escaped as '{escape_invalid_text(text)}'"
+            for text in dict.fromkeys(invalid)
+        )
+        yield (
+            shape.task.shard,
+            ShardItem(shape.task.source_input.shape_id, shape.task.source_input.uri, row, warnings),
+        )
 
     def resolve_names(self, record: ShapeRecord) -> tuple[str, tuple[Part, ...]]:
         """Canonical category and parts of a record (raw names without an ontology)."""

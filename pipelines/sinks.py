@@ -1,10 +1,16 @@
-"""Writing shards, the manifest and run.json: atomic (temp file, then rename)."""
+"""Writing shards, the manifest and run files: atomic (temp file, then rename).
+
+Text that reaches Parquet or JSON here is always valid: invalid text from the inputs (a
+lone surrogate in a name, a non-UTF-8 path) is escaped with ``escape_invalid_text``, so a
+bad name never takes down the manifest or the run's summary.
+"""
 
 from __future__ import annotations
 
 import itertools
 import json
 import logging
+import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -15,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from featurizers.names import escape_invalid_text
 from schemas.features import MANIFEST_SCHEMA
 
 LOGGER = logging.getLogger(__name__)
@@ -26,13 +33,68 @@ MANIFEST_FILE = "_manifest.parquet"
 
 @dataclass(frozen=True)
 class ManifestEntry:
-    """One manifest row: what happened to one input."""
+    """One manifest row: what happened to one input.
+
+    ``warnings``: one-line notes on an ``ok`` shape (a texture that could not be loaded, a
+    name that had to be escaped).
+    """
 
     shape_id: str
     uri: str
     status: str
     error: str = ""
     shard: str = ""
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ShardItem:
+    """One row on its way into a shard file, with what its manifest row needs."""
+
+    shape_id: str
+    uri: str
+    row: Any
+    warnings: tuple[str, ...] = ()
+
+
+class OutputError(OSError):
+    """An output folder that cannot be written; the message is one line naming it."""
+
+
+def ensure_writable(folder: str) -> None:
+    """Check that a run can write into ``folder`` by writing and deleting a probe file.
+
+    Works on any file system Beam knows (local, ``gs://`` with credentials). Local folders
+    created for the probe are removed again, so the check leaves nothing behind.
+
+    Raises:
+        OutputError: the folder cannot be created or written.
+    """
+    created = [] if "://" in folder else _missing_folders(folder)
+    probe = FileSystems.join(folder, f".partbank-write-check-{uuid.uuid4().hex}")
+    try:
+        if created:
+            os.makedirs(folder)
+        with FileSystems.create(probe) as handle:
+            handle.write(b"")
+        FileSystems.delete([probe])
+    except Exception as exc:  # any file system's own error type
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise OutputError(f"--output {folder} is not writable: {reason}") from None
+    finally:
+        for path in created:
+            if os.path.isdir(path) and not os.listdir(path):
+                os.rmdir(path)
+
+
+def _missing_folders(folder: str) -> list[str]:
+    """The local folders that do not exist yet on the way to ``folder``, deepest first."""
+    missing = []
+    path = os.path.abspath(folder)
+    while not os.path.lexists(path) and path != os.path.dirname(path):
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
 
 
 def shard_name(index: int, count: int) -> str:
@@ -51,11 +113,11 @@ def write_atomically(path: str, write: Callable[[Any], None]) -> None:
 
 
 class WriteShardFile(beam.DoFn):
-    """Writes one shard file from ``(shard index, [(shape_id, uri, row), ...])``.
+    """Writes one shard file from ``(shard index, [ShardItem, ...])``.
 
     ``table_of`` turns a list of rows into an Arrow table of ``schema``; every
-    ``rows_per_group`` shapes become one row group. Emits a ``ManifestEntry`` (status ok)
-    per shape written.
+    ``rows_per_group`` shapes become one row group. Emits a ``ManifestEntry`` (status ok,
+    the item's warnings) per shape written.
     """
 
     def __init__(
@@ -72,31 +134,38 @@ class WriteShardFile(beam.DoFn):
         self.table_of = table_of
         self.rows_per_group = rows_per_group
 
-    def process(
-        self, keyed_rows: tuple[int, Iterable[tuple[str, str, Any]]]
-    ) -> Iterator[ManifestEntry]:
-        index, rows = keyed_rows
+    def process(self, keyed_items: tuple[int, Iterable[ShardItem]]) -> Iterator[ManifestEntry]:
+        index, items = keyed_items
         name = shard_name(index, self.shard_count)
-        written: list[tuple[str, str]] = []
+        written: list[ShardItem] = []
 
         def write(handle) -> None:
             with pq.ParquetWriter(handle, self.schema, compression=PARQUET_COMPRESSION) as writer:
-                iterator = iter(rows)
+                iterator = iter(items)
                 while group := list(itertools.islice(iterator, self.rows_per_group)):
-                    writer.write_table(self.table_of([row for _, _, row in group]))
-                    written.extend((shape_id, uri) for shape_id, uri, _ in group)
+                    writer.write_table(self.table_of([item.row for item in group]))
+                    written.extend(group)
 
         write_atomically(FileSystems.join(self.folder, name), write)
         LOGGER.info("wrote %s (%d shapes)", FileSystems.join(self.folder, name), len(written))
-        for shape_id, uri in written:
-            yield ManifestEntry(shape_id, uri, "ok", shard=name)
+        for item in written:
+            yield ManifestEntry(item.shape_id, item.uri, "ok", shard=name, warnings=item.warnings)
+
+
+def _manifest_value(value: str | tuple[str, ...]) -> str | list[str]:
+    if isinstance(value, str):
+        return escape_invalid_text(value)
+    return [escape_invalid_text(text) for text in value]
 
 
 def write_manifest(entries: list[ManifestEntry], folder: str) -> None:
-    """Write ``_manifest.parquet`` (sorted by shape id) into ``folder``."""
-    entries = sorted(entries, key=lambda e: e.shape_id)
+    """Write ``_manifest.parquet`` (sorted by shape id, then uri) into ``folder``."""
+    entries = sorted(entries, key=lambda e: (e.shape_id, e.uri))
     table = pa.table(
-        {name: [getattr(e, name) for e in entries] for name in MANIFEST_SCHEMA.names},
+        {
+            name: [_manifest_value(getattr(e, name)) for e in entries]
+            for name in MANIFEST_SCHEMA.names
+        },
         schema=MANIFEST_SCHEMA,
     )
     write_atomically(
@@ -121,6 +190,7 @@ def remove_stale_shards(folder: str, keep: Iterable[str]) -> list[str]:
 
 
 def write_json(path: str, document: Mapping) -> None:
-    """Write a JSON document atomically (pretty, keys sorted)."""
+    """Write a JSON document atomically (pretty, keys sorted; invalid text, such as a lone
+    surrogate, is written as its JSON escape)."""
     data = json.dumps(document, indent=2, sort_keys=True, default=str).encode() + b"\n"
     write_atomically(path, lambda handle: handle.write(data))

@@ -161,6 +161,7 @@ MANIFEST_SCHEMA = pa.schema(
         ("status", pa.string()),
         ("error", pa.string()),
         ("shard", pa.string()),
+        ("warnings", pa.list_(pa.string())),
     ],
     metadata={META_SCHEMA_VERSION: str(SCHEMA_VERSION).encode()},
 )
