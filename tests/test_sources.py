@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
+import numpy as np
 import pytest
 
 from featurizers.sampling import sample_shape
-from pipelines.sources import SOURCES
+from pipelines.sources import SOURCES, SourceError, files
 from pipelines.sources.pcd import format_pcd, parse_pcd
-from tests.dataset_fixtures import DATASETS
+from tests.dataset_fixtures import DATASETS, HOSTILE, INVALID_TEXT
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +104,6 @@ def test_discovering_nothing_names_the_location(source_name, tmp_path):
 
 
 def test_pcd_round_trip_ascii_and_binary():
-    import numpy as np
-
     rng = np.random.default_rng(1)
     points = rng.normal(size=(50, 3)).astype(np.float32)
     normals = rng.normal(size=(50, 3)).astype(np.float32)
@@ -116,3 +117,78 @@ def test_pcd_round_trip_ascii_and_binary():
         b"POINTS 2\nDATA ascii\n0 1 2\n3 4 5\n"
     )
     np.testing.assert_array_equal(parse_pcd(ascii_pcd)["points"], [[0, 1, 2], [3, 4, 5]])
+
+
+@pytest.mark.parametrize(
+    ("builders", "source_name"),
+    [(HOSTILE, name) for name in sorted(HOSTILE)]
+    + [(INVALID_TEXT, name) for name in sorted(INVALID_TEXT)],
+)
+def test_every_hostile_candidate_is_discovered_and_read_or_refused(builders, source_name, tmp_path):
+    folder, expected = builders[source_name](tmp_path)
+    source = SOURCES[source_name]()
+    inputs = source.discover(str(folder))
+    assert sorted(i.shape_id for i in inputs) == sorted(expected)
+    for source_input in inputs:
+        status, fragment = expected[source_input.shape_id]
+        if status == "failed":
+            with pytest.raises(Exception, match=re.escape(fragment)) as failure:
+                source.load(source_input)
+            assert "\n" not in str(failure.value)
+            continue
+        record = source.load(source_input)
+        sample_shape(record, 100)
+        "".join([record.shape_id, *record.part_names, *record.warnings]).encode("utf-8")
+        assert any(fragment in warning for warning in record.warnings) == bool(fragment)
+
+
+def test_match_lists_folders_and_dangling_links_named_like_files(tmp_path):
+    (tmp_path / "a" / "deep").mkdir(parents=True)
+    (tmp_path / "a" / "x.glb").write_bytes(b"")
+    (tmp_path / "a" / "deep" / "y.glb").write_bytes(b"")
+    (tmp_path / "folder.glb").mkdir()
+    (tmp_path / "link.glb").symlink_to(tmp_path / "gone.glb")
+    (tmp_path / "z.obj").write_bytes(b"")
+    root = str(tmp_path)
+    assert files.match([f"{root}/*.glb"]) == [f"{root}/folder.glb", f"{root}/link.glb"]
+    assert files.match([f"{root}/*/*.glb"]) == [f"{root}/a/x.glb"]
+    assert files.match([f"{root}/**.glb"]) == [
+        f"{root}/a/deep/y.glb",
+        f"{root}/a/x.glb",
+        f"{root}/folder.glb",
+        f"{root}/link.glb",
+    ]
+    assert files.match([f"{root}/link.glb", f"{root}/none.glb"]) == [f"{root}/link.glb"]
+    assert files.not_a_file(f"{root}/folder.glb") == "is a directory, not a file"
+    assert files.not_a_file(f"{root}/link.glb").startswith("is a dangling symlink")
+    assert files.not_a_file(f"{root}/none.glb") == "is missing"
+    assert files.not_a_file(f"{root}/z.obj") is None
+
+
+def test_ids_keep_the_extension_only_where_stems_collide():
+    paths = ["/d/empty.obj", "/d/empty.ply", "/d/mug.glb", "/d/sub/empty.glb"]
+    assert files.native_ids(paths, "/d") == ["empty.obj", "empty.ply", "mug", "sub/empty"]
+
+
+def test_pcd_refuses_truncated_and_ragged_data():
+    points = np.zeros((10, 3), dtype=np.float32)
+    with pytest.raises(ValueError, match="truncated"):
+        parse_pcd(format_pcd(points)[:-8], "p.pcd")
+    header = b"FIELDS x y z\nSIZE 4 4 4\nTYPE F F F\nPOINTS 3\nDATA ascii\n"
+    with pytest.raises(ValueError, match=r"p\.pcd: ascii PCD data has 2 rows of 3 values"):
+        parse_pcd(header + b"0 1 2\n3 4 5\n", "p.pcd")
+    with pytest.raises(ValueError, match=r"p\.pcd: malformed ascii PCD data"):
+        parse_pcd(header + b"0 1 2\n3 4 x\n6 7 8\n", "p.pcd")
+    with pytest.raises(ValueError, match=r"p\.pcd: PCD has no x y z fields"):
+        parse_pcd(header.replace(b"x y z", b"a b c") + b"0 1 2\n", "p.pcd")
+
+
+def test_a_malformed_list_csv_is_refused_in_one_line(tmp_path):
+    listing = tmp_path / "list.csv"
+    listing.write_text('path,category\n"a.glb,cup\n')
+    with pytest.raises(SourceError, match=r"list\.csv: malformed CSV") as failure:
+        SOURCES["glb"]().discover(str(listing))
+    assert "\n" not in str(failure.value)
+    listing.write_text("path,category\n,cup\n")
+    with pytest.raises(SourceError, match=r"list\.csv: line 2 has no path"):
+        SOURCES["glb"]().discover(str(listing))
