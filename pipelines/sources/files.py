@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import posixpath
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 
+import PIL.Image
 import trimesh
 from apache_beam.io.filesystem import FileSystem
 from apache_beam.io.filesystems import FileSystems
@@ -181,28 +183,50 @@ def glob_root(pattern: str) -> str:
 
 
 class FileSystemsResolver(trimesh.resolvers.Resolver):
-    """Lets trimesh read a mesh's side files (.bin buffers, .mtl, textures) via FileSystems.
+    """Lets trimesh read a mesh's side files (.bin buffers, .mtl, textures) via FileSystems,
+    only inside the mesh file's folder (``inside``).
 
-    The files read are remembered so the shape's hash covers them too.
+    The files read are remembered (and read once), so the shape's hash covers them too;
+    the ones that could not be read are remembered with the reason, because trimesh
+    drops an unreadable texture or material library silently.
+
+    Attributes:
+        folder: the folder names resolve in.
+        read: name -> bytes of every side file read.
+        failed: name -> one-line reason of every side file that could not be read.
     """
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
         self.read: dict[str, bytes] = {}
+        self.failed: dict[str, str] = {}
 
     def get(self, key: str) -> bytes:
-        path = join(self.folder, key.replace("\\", "/"))
-        self.read[key] = data = read_bytes(path)
+        if key in self.read:
+            return self.read[key]
+        try:
+            path = inside(self.folder, key)
+            self.read[key] = data = read_bytes(path)
+        except (OSError, ValueError) as exc:  # refused, missing, unreadable, bad name
+            self.failed[key] = str(exc) or type(exc).__name__
+            raise
         return data
 
     def write(self, name: str, data) -> None:
         raise PermissionError(f"sources are read-only (tried to write {name})")
 
     def namespaced(self, namespace: str) -> FileSystemsResolver:
-        return FileSystemsResolver(join(self.folder, namespace))
+        return FileSystemsResolver(inside(self.folder, namespace))
 
     def keys(self) -> list[str]:
         return list(self.read)
+
+    def sha256(self, data: bytes) -> str:
+        """SHA-256 of ``data`` (the mesh file) followed by the side files read, by name."""
+        digest = hashlib.sha256(data)
+        for key in sorted(self.read):
+            digest.update(self.read[key])
+        return digest.hexdigest()
 
 
 def load_scene(path: str) -> tuple[trimesh.Scene, str]:
@@ -218,20 +242,42 @@ def load_scene(path: str) -> tuple[trimesh.Scene, str]:
     data = read_bytes(path)
     resolver = FileSystemsResolver(parent(path))
     file_type = posixpath.splitext(path)[1].lstrip(".").lower()
+    return decode_scene(data, file_type, resolver, path), resolver.sha256(data)
+
+
+def decode_scene(
+    data: bytes, file_type: str, resolver: FileSystemsResolver, path: str, **options
+) -> trimesh.Scene:
+    """trimesh's reading of a mesh file's bytes as a scene, geometry as authored.
+
+    Raises:
+        ValueError: trimesh cannot read it; the one-line message names ``path``.
+    """
     try:
-        scene = trimesh.load(
+        return trimesh.load(
             trimesh.util.wrap_as_stream(data),
             file_type=file_type,
             resolver=resolver,
             force="scene",
             process=False,  # keep geometry as authored; bad values are reported, not dropped
+            **options,
         )
     except Exception as exc:  # trimesh raises many types for malformed files
-        raise ValueError(f"unreadable {file_type} file {path}: {exc}") from exc
-    digest = hashlib.sha256(data)
-    for key in sorted(resolver.read):
-        digest.update(resolver.read[key])
-    return scene, digest.hexdigest()
+        reason = " ".join(str(exc).split()) or "no reason given"
+        raise ValueError(
+            f"{path}: unreadable {file_type} file ({type(exc).__name__}: {reason})"
+        ) from exc
+
+
+def image_problem(data: bytes) -> str | None:
+    """Why an image file cannot be opened as trimesh opens textures (PIL, with its
+    decompression-bomb guard), or None when it opens."""
+    try:
+        with PIL.Image.open(io.BytesIO(data)) as image:
+            image.size  # noqa: B018 (opening reads the header only)
+    except Exception as exc:  # PIL raises many types, DecompressionBombError included
+        return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+    return None
 
 
 _INSTANCE_SUFFIX = re.compile(r"^(.*)_(\d+)$")

@@ -1,57 +1,56 @@
-"""Shape records from single mesh files whose scene-graph node names are the part names."""
+"""Shape records from single mesh files whose node (or OBJ group) names are part names."""
 
 from __future__ import annotations
 
-import re
-
+from featurizers.names import part_name
 from featurizers.shapes import UNLABELED, MeshPiece, ShapeRecord
-from pipelines.sources import files
-from pipelines.sources.base import SourceError, SourceInput
-
-#: Node names exporters make up; they name no part.
-_GENERATED_NAME = re.compile(
-    r"^(geometry|mesh|object|node|defaultobject|sketchfab_model|root|scene)?[_\-. ]?\d*$",
-    re.IGNORECASE,
-)
+from pipelines.sources.base import SourceError, SourceInput, path_warnings, valid_text
+from pipelines.sources.meshes import load_mesh_file
 
 
 def mesh_file_record(
     source_input: SourceInput, source: str, category: str, *, labeled: bool
 ) -> ShapeRecord:
-    """Read one mesh file into a record, its named scene nodes becoming parts.
+    """Read one mesh file into a record, its named meshes becoming parts.
+
+    Each mesh's raw name (glTF node, else mesh name; OBJ group, else object) goes through
+    ``featurizers.names.part_name``: instances (``leg_01``, ``leg_02``) become one part
+    (``leg``), made-up names (``geometry_0``, ``17_34ea``) name none and leave their
+    geometry unlabeled. Parts are numbered in the file's order. Names that are not valid
+    text are escaped and reported in the record's warnings.
 
     Args:
         source_input: the file.
         source: the source name.
         category: the raw category.
-        labeled: whether node names are part names (True for datasets whose nodes are
-            annotated parts). Otherwise nodes name parts only when the scene has several
-            nodes and the names are not exporter defaults (``geometry_0``, ``mesh``, the
-            file's own name); unnamed geometry is unlabeled.
+        labeled: whether the names are part annotations (3DCoMPaT++). Otherwise (any
+            asset) they name parts only when they name at least two different parts: one
+            name over a whole asset is its title, not a segmentation.
     """
-    scene, digest = files.load_scene(source_input.uri)
-    named_meshes = files.scene_parts(scene)
-    if not named_meshes:
+    loaded = load_mesh_file(source_input.uri)
+    if not loaded.meshes:
         raise SourceError(f"{source_input.uri}: file holds no triangle mesh")
-    stem = files.FileSystems.split(source_input.uri)[1].rsplit(".", 1)[0]
-    part_names: list[str] = []
-    pieces: list[MeshPiece] = []
-    for name, mesh in named_meshes:
-        names_a_part = labeled or (
-            len(named_meshes) > 1 and not _GENERATED_NAME.match(name) and name != stem
-        )
-        part = UNLABELED
-        if names_a_part:
-            if name not in part_names:
-                part_names.append(name)
-            part = part_names.index(name)
-        pieces.append(MeshPiece(mesh, part))
+    warnings = [*path_warnings(source_input), *loaded.warnings]
+    names = [
+        None
+        if named.name is None
+        else part_name(valid_text(named.name, f"name in {source_input.uri}", warnings))
+        for named in loaded.meshes
+    ]
+    part_names = list(dict.fromkeys(name for name in names if name is not None))
+    if not labeled and len(part_names) < 2:
+        part_names, names = [], [None] * len(names)
+    pieces = tuple(
+        MeshPiece(named.mesh, UNLABELED if name is None else part_names.index(name))
+        for named, name in zip(loaded.meshes, names, strict=True)
+    )
     return ShapeRecord(
         shape_id=source_input.shape_id,
         source=source,
         category_raw=category,
         part_names=tuple(part_names),
-        mesh_sha256=digest,
-        pieces=tuple(pieces),
+        mesh_sha256=loaded.sha256,
+        pieces=pieces,
         uri=source_input.uri,
+        warnings=tuple(dict.fromkeys(warnings)),
     )

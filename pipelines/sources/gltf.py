@@ -1,0 +1,371 @@
+"""glTF 2.0 files (``.gltf`` JSON with side files, or binary ``.glb``) read with their
+structure kept: which node holds which mesh, in the file's own order.
+
+trimesh decodes geometry and materials well, but it names the primitives of a
+multi-primitive mesh ``<name>_<random hex>``, makes names up for unnamed nodes, and its
+scene graph has no order of its own, so pieces read through it come out in a different
+order (and under different names) on every run. Here the document is read first: it is
+checked (indices, buffer sizes) so a broken file fails with a reason naming what is wrong,
+and the default scene's node tree is walked depth first in file order, world transforms
+composed along the way. trimesh is then handed a copy of the document in which every
+primitive the scene uses is a mesh of its own named ``p<k>``, so each decoded geometry is
+found by that name and placed with the transforms read here.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import numpy as np
+import trimesh
+
+from pipelines.sources import files
+from pipelines.sources.base import SourceError
+
+_GLB_MAGIC = b"glTF"
+_JSON_CHUNK = 0x4E4F534A
+_BIN_CHUNK = 0x004E4942
+#: Bytes per component of each accessor ``componentType``, and components per ``type``.
+_COMPONENT_BYTES = {5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4}
+_TYPE_COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
+
+
+@dataclass(frozen=True)
+class PrimitiveUse:
+    """One primitive placed in the scene by one node.
+
+    Attributes:
+        name: the node's name, else its mesh's name, else None.
+        mesh: index into the document's ``meshes``.
+        primitive: index into that mesh's ``primitives``.
+        transform: (4, 4) float64 node-to-world transform.
+    """
+
+    name: str | None
+    mesh: int
+    primitive: int
+    transform: np.ndarray
+
+
+class Document:
+    """A parsed glTF JSON document and its binary chunk, with index checks that fail
+    naming the file and the offending element."""
+
+    def __init__(self, data: bytes, path: str, binary: bool) -> None:
+        self.path = path
+        self.binary: bytes | None = None
+        if not data:
+            self.fail("empty file")
+        text = self._glb_chunks(data) if binary else data
+        try:
+            # invalid UTF-8 in a name is kept (escaped later), not a reason to drop the file
+            self.header = json.loads(text.decode("utf-8-sig", errors="surrogateescape"))
+        except ValueError as exc:
+            self.fail(f"not valid glTF JSON ({exc})")
+        if not isinstance(self.header, dict):
+            self.fail("not valid glTF JSON (the document is not an object)")
+        asset = self.header.get("asset")
+        version = str(asset.get("version", "2.0")) if isinstance(asset, dict) else "2.0"
+        if not version.startswith("2"):
+            self.fail(f"glTF version {version}, only 2.x is supported")
+
+    def fail(self, message: str) -> NoReturn:
+        raise SourceError(f"{self.path}: {message}")
+
+    def items(self, key: str) -> list:
+        """The document's top-level array ``key`` (empty when absent)."""
+        value = self.header.get(key, [])
+        if not isinstance(value, list):
+            self.fail(f"'{key}' is not an array")
+        return value
+
+    def item(self, key: str, index: Any, what: str) -> dict:
+        """``header[key][index]``, failing with ``what`` when it does not exist."""
+        array = self.items(key)
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(array):
+            self.fail(f"{what} refers to {key} {index!r}, but the file has {len(array)}")
+        if not isinstance(array[index], dict):
+            self.fail(f"{key} {index} is not an object")
+        return array[index]
+
+    def _glb_chunks(self, data: bytes) -> bytes:
+        """The JSON chunk of a GLB (its BIN chunk, if any, goes to ``self.binary``)."""
+        if len(data) < 12 or data[:4] != _GLB_MAGIC:
+            self.fail("not a GLB file (no 'glTF' header)")
+        version, length = struct.unpack_from("<II", data, 4)
+        if version != 2:
+            self.fail(f"GLB version {version}, only 2 is supported")
+        if length > len(data):
+            self.fail(f"truncated GLB: its header says {length} bytes, the file has {len(data)}")
+        chunks: list[tuple[int, bytes]] = []
+        offset = 12
+        while offset + 8 <= length:
+            size, kind = struct.unpack_from("<II", data, offset)
+            if offset + 8 + size > length:
+                self.fail(f"truncated GLB: chunk {len(chunks)} lacks bytes ({size} from {offset})")
+            chunks.append((kind, data[offset + 8 : offset + 8 + size]))
+            offset += 8 + size
+        if not chunks or chunks[0][0] != _JSON_CHUNK:
+            self.fail("GLB without a JSON chunk first")
+        self.binary = next((chunk for kind, chunk in chunks[1:] if kind == _BIN_CHUNK), None)
+        return chunks[0][1]
+
+
+def read_gltf(
+    data: bytes, path: str, resolver: files.FileSystemsResolver, *, binary: bool
+) -> tuple[list[tuple[str | None, trimesh.Trimesh]], list[str]]:
+    """Read a glTF/GLB file into (name, mesh in world coordinates) pairs in scene order.
+
+    Args:
+        data: the file's bytes.
+        path: the file (named in errors and warnings).
+        resolver: reads the side files (buffers, images) inside the file's folder.
+        binary: whether ``data`` is a GLB.
+
+    Returns:
+        The pieces, one per (node, primitive) in depth-first node order and primitive
+        order; a mesh used by several nodes gives a piece per node. And one-line warnings
+        for images that could not be loaded (the shape then renders without them).
+
+    Raises:
+        SourceError: the document is malformed, refers to something that does not exist,
+            a buffer is missing, outside the file's folder or shorter than declared, or
+            trimesh cannot decode it.
+    """
+    document = Document(data, path, binary)
+    buffers = _buffers(document, resolver)
+    uses = primitive_uses(document, buffers)
+    flat = {(use.mesh, use.primitive): None for use in uses}
+    index = {key: k for k, key in enumerate(flat)}
+    geometry = _decode(document, list(flat), resolver) if flat else {}
+    pieces = []
+    for use in uses:
+        mesh = geometry.get(f"p{index[use.mesh, use.primitive]}")
+        if isinstance(mesh, trimesh.Trimesh):  # lines and points carry no surface
+            placed = mesh.copy()
+            placed.apply_transform(use.transform)
+            pieces.append((use.name, placed))
+    return pieces, _image_warnings(document, buffers, resolver)
+
+
+def primitive_uses(document: Document, buffers: list[bytes]) -> list[PrimitiveUse]:
+    """Every primitive the default scene places, depth first in file order.
+
+    Without ``scenes``, the nodes no other node holds are the roots, in index order.
+    Each primitive's accessors are checked against the buffers.
+    """
+    if document.items("scenes"):
+        scene = document.item("scenes", document.header.get("scene", 0), "'scene'")
+        roots = scene.get("nodes", [])
+    else:
+        held = {c for n in document.items("nodes") if isinstance(n, dict) for c in _children(n)}
+        roots = [i for i in range(len(document.items("nodes"))) if i not in held]
+    if not isinstance(roots, list):
+        document.fail("the scene's 'nodes' is not an array")
+    uses: list[PrimitiveUse] = []
+    visited: set[int] = set()
+    stack = [(root, np.eye(4), "the scene") for root in reversed(roots)]
+    while stack:
+        index, parent, holder = stack.pop()
+        node = document.item("nodes", index, holder)
+        if index in visited:
+            document.fail(f"node {index} is reached twice (glTF nodes form a tree)")
+        visited.add(index)
+        world = parent @ _local_transform(document, node, index)
+        if "mesh" in node:
+            mesh_index = node["mesh"]
+            mesh = document.item("meshes", mesh_index, f"node {index}")
+            primitives = mesh.get("primitives")
+            if not isinstance(primitives, list) or not primitives:
+                document.fail(f"mesh {mesh_index} has no primitives")
+            name = _text(node.get("name")) or _text(mesh.get("name"))
+            for k, primitive in enumerate(primitives):
+                _check_primitive(document, primitive, f"mesh {mesh_index} primitive {k}", buffers)
+                uses.append(PrimitiveUse(name, mesh_index, k, world))
+        stack.extend((child, world, f"node {index}") for child in reversed(_children(node)))
+    return uses
+
+
+def _children(node: dict) -> list:
+    children = node.get("children", [])
+    return children if isinstance(children, list) else [children]
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def _local_transform(document: Document, node: dict, index: int) -> np.ndarray:
+    """(4, 4) node-to-parent transform: ``matrix`` (column-major), else T * R * S."""
+    try:
+        if "matrix" in node:
+            return np.asarray(node["matrix"], dtype=np.float64).reshape(4, 4).T
+        translation = np.asarray(node.get("translation", (0, 0, 0)), dtype=np.float64)
+        x, y, z, w = np.asarray(node.get("rotation", (0, 0, 0, 1)), dtype=np.float64)
+        scale = np.asarray(node.get("scale", (1, 1, 1)), dtype=np.float64).reshape(3)
+        local = trimesh.transformations.quaternion_matrix((w, x, y, z))
+        local[:3, 3] = translation.reshape(3)
+        return local @ np.diag([*scale, 1.0])
+    except (TypeError, ValueError) as exc:
+        document.fail(f"node {index} has a malformed transform ({exc})")
+
+
+def _buffers(document: Document, resolver: files.FileSystemsResolver) -> list[bytes]:
+    """Every buffer's bytes (GLB chunk, ``data:`` URI or a file inside the folder),
+    each at least as long as the document declares."""
+    buffers = []
+    for index, buffer in enumerate(document.items("buffers")):
+        if not isinstance(buffer, dict):
+            document.fail(f"buffer {index} is not an object")
+        uri = buffer.get("uri")
+        where = f"buffer {index} ({uri!r})" if isinstance(uri, str) else f"buffer {index}"
+        if uri is None and index == 0 and document.binary is not None:
+            data = document.binary
+        elif not isinstance(uri, str):
+            document.fail(f"{where} has no uri (and is not the GLB's binary chunk)")
+        elif "base64," in uri:  # trimesh's test for an embedded buffer
+            data = _decode_data_uri(document, uri, where)
+        else:
+            try:
+                data = resolver.get(uri)
+            except (OSError, ValueError) as exc:
+                document.fail(f"{where} cannot be read: {exc}")
+        declared = buffer.get("byteLength")
+        if isinstance(declared, bool) or not isinstance(declared, int) or declared < 0:
+            document.fail(f"{where} has no valid byteLength")
+        if len(data) < declared:
+            document.fail(f"{where} holds {len(data)} bytes, the file declares {declared}")
+        buffers.append(data)
+    return buffers
+
+
+def _decode_data_uri(document: Document, uri: str, where: str) -> bytes:
+    try:
+        return base64.b64decode(uri[uri.index("base64,") + 7 :], validate=True)
+    except ValueError as exc:
+        document.fail(f"{where} is not valid base64 ({exc})")
+
+
+def _check_primitive(document: Document, primitive: Any, where: str, buffers: list[bytes]):
+    """Every accessor a primitive reads lies inside its buffer; its material exists."""
+    if not isinstance(primitive, dict) or not isinstance(primitive.get("attributes"), dict):
+        document.fail(f"{where} has no attributes")
+    if "POSITION" not in primitive["attributes"]:
+        document.fail(f"{where} has no POSITION attribute")
+    accessors = list(primitive["attributes"].items())
+    if "indices" in primitive:
+        accessors.append(("indices", primitive["indices"]))
+    for role, index in accessors:
+        _check_accessor(document, index, f"{where} {role}", buffers)
+    if "material" in primitive:
+        document.item("materials", primitive["material"], where)
+
+
+def _check_accessor(document: Document, index: Any, where: str, buffers: list[bytes]) -> None:
+    accessor = document.item("accessors", index, where)
+    count = accessor.get("count")
+    component = _COMPONENT_BYTES.get(accessor.get("componentType"))
+    width = _TYPE_COMPONENTS.get(accessor.get("type"))
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0 or not component:
+        document.fail(f"accessor {index} has no valid count/componentType")
+    if not width:
+        document.fail(f"accessor {index} has an unknown type {accessor.get('type')!r}")
+    if "bufferView" not in accessor:
+        return  # zeros, sparse or filled by an extension (Draco)
+    view_index = accessor["bufferView"]
+    view = document.item("bufferViews", view_index, f"accessor {index}")
+    buffer_index = view.get("buffer")
+    document.item("buffers", buffer_index, f"bufferView {view_index}")
+    start, length = view.get("byteOffset", 0), view.get("byteLength")
+    if not all(isinstance(v, int) and v >= 0 for v in (start, length)):
+        document.fail(f"bufferView {view_index} has no valid byteOffset/byteLength")
+    if start + length > len(buffers[buffer_index]):
+        document.fail(
+            f"bufferView {view_index} ends at byte {start + length} of buffer {buffer_index}, "
+            f"which holds {len(buffers[buffer_index])} bytes"
+        )
+    element = component * width
+    stride = view.get("byteStride") or element
+    offset = accessor.get("byteOffset", 0)
+    if not isinstance(stride, int) or not isinstance(offset, int) or stride < 1 or offset < 0:
+        document.fail(f"accessor {index} has an invalid byteOffset or byteStride")
+    needed = offset + (count - 1) * stride + element if count else 0
+    if needed > length:
+        document.fail(
+            f"accessor {index} ({where}) needs {needed} bytes of bufferView {view_index}, "
+            f"which has {length}"
+        )
+
+
+def _decode(
+    document: Document, flat: list[tuple[int, int]], resolver: files.FileSystemsResolver
+) -> dict[str, trimesh.Geometry]:
+    """trimesh's decoding of the listed (mesh, primitive) pairs, as geometry ``p<k>``."""
+    header = {
+        key: value
+        for key, value in document.header.items()
+        if key not in ("nodes", "meshes", "scenes", "scene", "skins", "animations")
+    }
+    meshes = document.items("meshes")
+    header["meshes"] = [
+        {"name": f"p{k}", "primitives": [meshes[m]["primitives"][p]]}
+        for k, (m, p) in enumerate(flat)
+    ]
+    header["nodes"] = [{"name": f"p{k}", "mesh": k} for k in range(len(flat))]
+    header["scenes"] = [{"nodes": list(range(len(flat)))}]
+    header["scene"] = 0
+    text = json.dumps(header).encode()  # ASCII: escaped names survive the round trip
+    if document.binary is None:
+        return files.decode_scene(text, "gltf", resolver, document.path).geometry
+    return files.decode_scene(_glb(text, document.binary), "glb", resolver, document.path).geometry
+
+
+def _glb(text: bytes, binary: bytes) -> bytes:
+    """A GLB holding JSON ``text`` and the ``binary`` chunk (each padded to 4 bytes)."""
+    text += b" " * (-len(text) % 4)
+    binary += b"\0" * (-len(binary) % 4)
+    body = struct.pack("<II", len(text), _JSON_CHUNK) + text
+    body += struct.pack("<II", len(binary), _BIN_CHUNK) + binary
+    return _GLB_MAGIC + struct.pack("<II", 2, 12 + len(body)) + body
+
+
+def _image_warnings(
+    document: Document, buffers: list[bytes], resolver: files.FileSystemsResolver
+) -> list[str]:
+    """A warning for every image that could not be read or opened: trimesh drops such a
+    texture silently and the surface renders without it."""
+    warnings = []
+    for index, image in enumerate(document.items("images")):
+        image = image if isinstance(image, dict) else {}
+        uri, view = image.get("uri"), image.get("bufferView")
+        if isinstance(uri, str) and "base64," not in uri:
+            what = f"texture image {uri!r}"
+            problem = resolver.failed.get(uri)
+            if uri in resolver.read:
+                problem = files.image_problem(resolver.read[uri])
+        elif isinstance(uri, str):
+            what = f"texture image {index} (embedded)"
+            try:
+                problem = files.image_problem(base64.b64decode(uri[uri.index("base64,") + 7 :]))
+            except ValueError as exc:
+                problem = f"not valid base64: {exc}"
+        else:
+            what = f"texture image {index} (embedded)"
+            problem = _embedded_image_problem(document, view, buffers)
+        if problem:
+            warnings.append(f"{document.path}: {what} not loaded ({problem}); rendered without it")
+    return warnings
+
+
+def _embedded_image_problem(document: Document, view_index: Any, buffers: list[bytes]) -> str:
+    try:
+        view = document.item("bufferViews", view_index, "an image")
+        start = view.get("byteOffset", 0)
+        data = buffers[view["buffer"]][start : start + view["byteLength"]]
+    except (SourceError, KeyError, IndexError, TypeError) as exc:
+        return str(exc)
+    return files.image_problem(data) or ""

@@ -1,0 +1,82 @@
+"""Wavefront OBJ files read with their ``o``/``g`` names, in file order.
+
+trimesh can split an OBJ at its ``o`` lines, but names the pieces by joining object,
+group and material names (ambiguously) and returns them in no file order. So the names
+are read here: each ``o``/``g`` line is replaced by an ``o p<k>`` line, ``k`` numbering
+the distinct names in order of appearance (faces before any such line get their own
+``k``), trimesh splits at those lines (and, as always, by material), and each piece is
+found again by its ``p<k>`` prefix.
+
+A face's name is the ``g`` group it is in, else its ``o`` object; an ``o`` line ends the
+group before it.
+"""
+
+from __future__ import annotations
+
+import re
+
+import trimesh
+
+from pipelines.sources import files
+
+#: trimesh's piece name: our ``p<k>``, then maybe ``_<material>`` and a ``_<n>`` uniqueness suffix.
+_PIECE = re.compile(r"^p(\d+)(?:_|$)")
+
+
+def read_obj(
+    data: bytes, path: str, resolver: files.FileSystemsResolver
+) -> tuple[list[tuple[str | None, trimesh.Trimesh]], list[str]]:
+    """Read an OBJ file into (name, mesh) pairs in file order of the names.
+
+    Args:
+        data: the file's bytes.
+        path: the file (named in errors and warnings).
+        resolver: reads the material library and textures inside the file's folder.
+
+    Returns:
+        The pieces (a name's faces with one material each make a piece; pieces of one name
+        are adjacent, ordered by trimesh's material name) and one-line warnings for a
+        material library or texture that could not be loaded (trimesh renders white then).
+
+    Raises:
+        ValueError: trimesh cannot read the file; the message names it.
+    """
+    # invalid UTF-8 in a name is kept (escaped later), not a reason to drop the file
+    lines = data.decode("utf-8", errors="surrogateescape").split("\n")
+    names: dict[str | None, int] = {None: 0}
+    rewritten = ["o p0"]
+    current_object = current_group = None
+    for line in lines:
+        fields = line.strip().split(maxsplit=1)
+        if fields and fields[0] in ("o", "g"):
+            value = fields[1].strip() if len(fields) > 1 else None
+            if fields[0] == "o":
+                current_object, current_group = value, None
+            else:
+                current_group = value
+            name = current_group or current_object
+            line = f"o p{names.setdefault(name, len(names))}"
+        rewritten.append(line)
+    text = "\n".join(rewritten).encode("utf-8", errors="surrogateescape")
+    scene = files.decode_scene(text, "obj", resolver, path, split_objects=True, group_material=True)
+    by_index = {k: name for name, k in names.items()}
+    keyed = []
+    for geometry_name, geometry in scene.geometry.items():
+        found = _PIECE.match(geometry_name)
+        if found and isinstance(geometry, trimesh.Trimesh):
+            keyed.append(((int(found.group(1)), geometry_name), geometry))
+    pieces = [(by_index[key[0]], mesh) for key, mesh in sorted(keyed, key=lambda item: item[0])]
+    return pieces, _side_file_warnings(path, resolver)
+
+
+def _side_file_warnings(path: str, resolver: files.FileSystemsResolver) -> list[str]:
+    """A warning for every material library or texture that could not be read or opened."""
+    warnings = [
+        f"{path}: {key!r} not loaded ({reason}); rendered without it"
+        for key, reason in sorted(resolver.failed.items())
+    ]
+    for key, data in sorted(resolver.read.items()):
+        problem = None if key.lower().endswith(".mtl") else files.image_problem(data)
+        if problem:
+            warnings.append(f"{path}: texture {key!r} not loaded ({problem}); rendered without it")
+    return warnings
