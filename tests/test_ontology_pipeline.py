@@ -24,15 +24,14 @@ from tests.ontology_helpers import read_log, read_run, run_ontology
 OFFLINE = ("--embedder", "lexical", "--verifier", "rules", "--describer", "template")
 
 
-def _vocab_flags(shared_dir: Path) -> tuple[str, ...]:
-    vocab = shared_dir / "vocab"
-    return ("--vocab", f"partnet={vocab / 'partnet'}", "--vocab", f"3dcompat={vocab / '3dcompat'}")
+#: The bundled real vocabularies (``--vocab NAME`` without a path).
+VOCAB = ("--vocab", "partnet", "--vocab", "3dcompat")
 
 
 @pytest.fixture(scope="module")
-def offline_run(shared_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def offline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     output = tmp_path_factory.mktemp("offline")
-    assert run_ontology(output, *_vocab_flags(shared_dir), *OFFLINE) == 0
+    assert run_ontology(output, *VOCAB, *OFFLINE) == 0
     return output
 
 
@@ -74,6 +73,7 @@ def test_counts_are_consistent(offline_run: Path) -> None:
     assert counts["rejections"] == log.filter(pl.col("decision") == "keep_separate").height
     assert set(log["decision"]) <= set(LOG_DECISIONS)
     assert counts["llm_calls"] == 0
+    assert not (offline_run / "run.json").exists()  # the features pipeline's name
     assert counts["part_candidates"] == sum(
         v for k, v in counts.items() if k.startswith("part_verdicts_")
     )
@@ -104,7 +104,7 @@ def test_paper_cases(offline_run: Path) -> None:
     assert aliases.resolve_category("Chair") == aliases.resolve_category("chair") == "chair"
 
 
-def test_alias_map_round_trip(offline_run: Path, shared_dir: Path) -> None:
+def test_alias_map_round_trip(offline_run: Path) -> None:
     aliases = AliasMap.load(offline_run / "ontology" / "alias_log.jsonl")
     parts = pl.read_parquet(offline_run / "ontology" / "parts.parquet")
     categories = pl.read_parquet(offline_run / "ontology" / "categories.parquet")
@@ -117,6 +117,11 @@ def test_alias_map_round_trip(offline_run: Path, shared_dir: Path) -> None:
                 assert aliases.resolve(raw_category, member) == (category, name, uid)
     # legacy and normalized spellings
     assert aliases.resolve("Lamp", "Lamp-Chain").part == "lamp_chain"
+    # PartNet leaf paths as shards store them: the path, then its leaf
+    leaf = aliases.resolve("Chair", "back_support")
+    assert aliases.resolve("Chair", "chair/chair_back/back_support") == leaf
+    table_leg = "table/regular_table/table_base/regular_leg_base/leg"
+    assert aliases.resolve("Table", table_leg) == aliases.resolve("Table", "leg")
     assert aliases.resolve("Bed", "Bed Headboard 2").part == "bed_headboard"
     assert aliases.resolve("storage furniture", "DrawerFront").part == "drawer_front"
 
@@ -136,11 +141,11 @@ def test_alias_map_unknown_names(offline_run: Path) -> None:
     assert aliases.resolve("bed", "support").part == "support"
 
 
-def test_rerun_over_the_same_output_is_identical(offline_run: Path, shared_dir: Path) -> None:
+def test_rerun_over_the_same_output_is_identical(offline_run: Path) -> None:
     folder = offline_run / "ontology"
     before = {name: pq.read_table(folder / f"{name}.parquet") for name in ("categories", "parts")}
     log_before = [{**r, "at": None} for r in read_log(offline_run)]
-    assert run_ontology(offline_run, *_vocab_flags(shared_dir), *OFFLINE) == 0
+    assert run_ontology(offline_run, *VOCAB, *OFFLINE) == 0
     for name, table in before.items():
         assert pq.read_table(folder / f"{name}.parquet").equals(table)
     assert [{**r, "at": None} for r in read_log(offline_run)] == log_before
@@ -152,9 +157,7 @@ def test_rerun_over_the_same_output_is_identical(offline_run: Path, shared_dir: 
     ]
 
 
-def test_a_filled_in_review_queue_is_an_overrides_file(
-    offline_run: Path, shared_dir: Path, tmp_path: Path
-) -> None:
+def test_a_filled_in_review_queue_is_an_overrides_file(offline_run: Path, tmp_path: Path) -> None:
     review = pl.read_csv(offline_run / "ontology" / "review.csv", infer_schema=False)
     chair = (pl.col("category") == "chair") & (pl.col("name_a") == "bar_stretcher")
     filled = review.with_columns(
@@ -163,7 +166,7 @@ def test_a_filled_in_review_queue_is_an_overrides_file(
     overrides = tmp_path / "overrides.csv"
     filled.write_csv(overrides)
     output = tmp_path / "out"
-    flags = (*_vocab_flags(shared_dir), *OFFLINE, "--overrides", str(overrides))
+    flags = (*VOCAB, *OFFLINE, "--overrides", str(overrides))
     assert run_ontology(output, *flags) == 0
     aliases = AliasMap.load(output)
     assert aliases.resolve("Chair", "stretcher") == aliases.resolve("chair", "bar_stretcher")
@@ -222,6 +225,8 @@ def test_help_lists_the_flags(capsys: pytest.CaptureFixture[str]) -> None:
         "--max-llm-calls",
         "--gemini-model",
         "--embedder-model",
+        "shards=DIR",
+        "--output",
     ):
         assert flag in text
 

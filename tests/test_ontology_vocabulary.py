@@ -10,6 +10,7 @@ import pytest
 
 from ontology.entities import category_entities, part_entities
 from ontology.vocabulary import (
+    BUNDLED_DIR,
     VocabularyError,
     VocabularySpec,
     read_vocabulary,
@@ -21,17 +22,21 @@ def _read(name: str, path: Path) -> pl.DataFrame:
     return read_vocabulary(VocabularySpec.parse(f"{name}={path}"))
 
 
-def test_partnet_label_lists_give_leaves_with_paths(shared_dir: Path) -> None:
-    table = _read("partnet", shared_dir / "vocab" / "partnet")
+def _bundled(name: str) -> pl.DataFrame:
+    return read_vocabulary(VocabularySpec.parse(name))
+
+
+def test_partnet_label_lists_give_leaves_with_paths() -> None:
+    table = _bundled("partnet")
     assert table["category"].n_unique() == 24
     glass = table.filter((pl.col("category") == "Microwave") & (pl.col("part") == "glass"))
     assert glass["path"].to_list() == ["microwave/body/door/glass"]
     assert table.filter(pl.col("part") == "door").is_empty()  # an inner node, not a leaf
 
 
-def test_3dcompat_metadata_gives_fine_parts_under_coarse_ones(shared_dir: Path) -> None:
-    table = _read("3dcompat", shared_dir / "vocab" / "3dcompat")
-    seg_classes = json.loads((shared_dir / "vocab/3dcompat/fine_seg_classes.json").read_text())
+def test_3dcompat_metadata_gives_fine_parts_under_coarse_ones() -> None:
+    table = _bundled("3dcompat")
+    seg_classes = json.loads((BUNDLED_DIR / "3dcompat/fine_seg_classes.json").read_text())
     assert table.height == sum(len(parts) for parts in seg_classes["seg_classes"].values())
     assert table["category"].n_unique() == 42
     bumper = table.filter(pl.col("part") == "car_front_bumper")
@@ -68,13 +73,8 @@ def test_repeated_occurrences_are_summed_not_dropped(tmp_path: Path) -> None:
     assert table["count"].to_list() == [2]
 
 
-def test_entities_pool_spellings_per_unified_category(shared_dir: Path) -> None:
-    table = vocabulary_table(
-        [
-            _read("partnet", shared_dir / "vocab" / "partnet"),
-            _read("3dcompat", shared_dir / "vocab" / "3dcompat"),
-        ]
-    )
+def test_entities_pool_spellings_per_unified_category() -> None:
+    table = vocabulary_table([_bundled("partnet"), _bundled("3dcompat")])
     categories = {e.name: e for e in category_entities(table)}
     assert categories["Chair"].datasets == ("partnet",)
     category_of = {name: name.lower() for name in categories}
@@ -117,9 +117,20 @@ def test_bad_input_names_the_file_and_reason(
     assert "\n" not in str(error.value)
 
 
+def test_bundled_vocabularies_carry_their_licenses_and_paths_still_work(tmp_path: Path) -> None:
+    bundled = VocabularySpec("partnet", str(BUNDLED_DIR / "partnet"))
+    assert VocabularySpec.parse("partnet") == bundled
+    for name, license_text in (("partnet", "MIT License"), ("3dcompat", "BSD 3-Clause")):
+        assert license_text in (BUNDLED_DIR / name / "LICENSE").read_text()
+    (tmp_path / "Mug.txt").write_text("1 mug/handle leaf\n2 mug/body leaf\n")
+    assert _read("partnet", tmp_path)["part"].to_list() == ["body", "handle"]
+
+
 def test_bad_vocab_flags() -> None:
+    with pytest.raises(VocabularyError, match=r"expected NAME=PATH \(NAME alone for the bundled"):
+        VocabularySpec.parse("generic")
     with pytest.raises(VocabularyError, match="expected NAME=PATH"):
-        VocabularySpec.parse("partnet")
+        VocabularySpec.parse("partnet=")
     with pytest.raises(VocabularyError, match="unknown vocabulary 'shapenet'"):
         VocabularySpec.parse("shapenet=/data")
     with pytest.raises(VocabularyError, match="no such file or folder"):

@@ -1,4 +1,4 @@
-"""PartField port: parity with upstream on the shared fixture, checkpoint loading, preprocessing."""
+"""PartField port: parity with upstream (tests/fixtures/partfield), checkpoints, preprocessing."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from featurizers.partfield import (
     normalize_mesh,
     sample_points,
 )
+from tests.conftest import FIXTURES
 
 #: A miniature network with every module of the real one, for fast loading/batching tests.
 TINY = PartFieldConfig(
@@ -60,11 +61,8 @@ def fill_weights(model: PartField) -> PartField:
 
 
 @pytest.fixture(scope="module")
-def fixture_dir(shared_dir: Path) -> Path:
-    path = shared_dir / "fixtures" / "partfield"
-    if not path.is_dir():
-        pytest.fail(f"PartField fixture not found at {path}")
-    return path
+def fixture_dir() -> Path:
+    return FIXTURES / "partfield"
 
 
 @pytest.fixture(scope="module")
