@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from featurizers.sampling import sample_shape
+from pipelines import sample_data
 from pipelines.sources import SOURCES, SourceError, files
 from pipelines.sources.pcd import format_pcd, parse_pcd
 from tests.dataset_fixtures import DATASETS, HOSTILE, INVALID_TEXT
@@ -192,3 +193,17 @@ def test_a_malformed_list_csv_is_refused_in_one_line(tmp_path):
     listing.write_text("path,category\n,cup\n")
     with pytest.raises(SourceError, match=r"list\.csv: line 2 has no path"):
         SOURCES["glb"]().discover(str(listing))
+
+
+@pytest.mark.xfail(
+    strict=True, reason="Compat3DSource.discover does not use files.files_at/native_ids yet"
+)
+def test_3dcompat_takes_one_model_file_and_keeps_extensions_of_shared_stems(tmp_path):
+    models = tmp_path / "models"
+    sample_data.write_gltf(models / "0c_001.gltf", sample_data.chair())
+    sample_data.write_glb(models / "0c_001.glb", sample_data.chair())
+    source = SOURCES["3dcompat"]()
+    (one,) = source.discover(str(models / "0c_001.gltf"))
+    assert one.shape_id == "3dcompat/0c_001" and one.category == "chair"
+    ids = [i.shape_id for i in source.discover(str(tmp_path))]
+    assert ids == ["3dcompat/0c_001.glb", "3dcompat/0c_001.gltf"]
