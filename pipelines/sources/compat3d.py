@@ -1,8 +1,10 @@
 """3DCoMPaT++ glTF models: ``models/<shape_id>.gltf`` (+ buffers).
 
-Part names are the glTF scene-graph node names (fine level). The category is the class
-whose index is the first two hex digits of the shape id, in ``classes.json`` (read from
-the input folder or its parent when present, else the copy bundled with partbank).
+Part names are the glTF scene-graph node names (fine level), instance numbers removed
+(``leg_01``, ``leg_02`` are one part ``leg``; see ``featurizers.names.part_name``). The
+category is the class whose index is the first two hex digits of the shape id, in
+``classes.json`` (read from the input folder or its parent when present, else the copy
+bundled with partbank). ``--input`` may also be one model file.
 """
 
 from __future__ import annotations
@@ -42,23 +44,20 @@ class Compat3DSource(Source):
     name = "3dcompat"
 
     def discover(self, location: str) -> list[SourceInput]:
-        if files.is_glob(location):
-            root, models = files.glob_root(location), files.match([location])
-        else:
-            root = location
-            models = files.match(
-                files.join(folder, f"*{ext}")
-                for folder in (location, files.join(location, "models"))
-                for ext in MODEL_EXTENSIONS
-            )
+        root, models = files.files_at(
+            location,
+            MODEL_EXTENSIONS,
+            [f"{folder}*{ext}" for folder in ("", "models/") for ext in MODEL_EXTENSIONS],
+        )
         if not models:
             raise FileNotFoundError(f"no 3DCoMPaT++ models (*.gltf, *.glb) found at {location}")
         classes = read_classes(root)
-        inputs = []
-        for path in models:
-            native_id = files.FileSystems.split(path)[1].rsplit(".", 1)[0]
-            inputs.append(SourceInput(self.shape_id(native_id), path, class_of(native_id, classes)))
-        return sorted(inputs)
+        # ids are file names: the stem, with the extension where two models share a stem
+        names = [files.split(path)[1] for path in models]
+        return sorted(
+            SourceInput(self.shape_id(native_id), path, class_of(native_id, classes))
+            for path, native_id in zip(models, files.native_ids(names, ""), strict=True)
+        )
 
     def load(self, source_input: SourceInput) -> ShapeRecord:
         return mesh_file_record(source_input, self.name, source_input.category, labeled=True)
