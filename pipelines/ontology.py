@@ -14,7 +14,7 @@ Graph (``ontology/`` does the work; this module wires it into Beam)::
 The LLM stages gather their inputs so that one budget (``--max-llm-calls``) is spent
 in a deterministic order; the number of calls made so far flows between them as a
 singleton side input. ``OUT/ontology_run.json`` records config, versions, counts and
-timings. ``--output`` defaults to ``output-ontology`` (the features pipeline's is ``output``).
+timings. ``--output`` defaults to ``output-ontology`` (``pipelines.registry``).
 """
 
 from __future__ import annotations
@@ -68,8 +68,7 @@ _VERSIONED_PACKAGES = (
     "faiss-gpu",
     "scikit-learn",
 )
-#: Where outputs go without ``--output``, and the run summary's name inside it.
-DEFAULT_OUTPUT = "output-ontology"
+#: The run summary's name inside ``--output``.
 RUN_FILE = "ontology_run.json"
 _MPNET_PACKAGES = ("sentence-transformers", "transformers", "torch")
 _GEMINI_PACKAGES = ("google-genai",)
@@ -135,7 +134,7 @@ class OntologyOptions(PipelineOptions):
             type=int,
             default=None,
             metavar="N",
-            help="Gemini request budget of the run (default: unlimited)",
+            help="most Gemini HTTP requests the run sends, retries included (default: unlimited)",
         )
         parser.add_argument(
             "--gemini-model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}"
@@ -153,8 +152,8 @@ class OntologyOptions(PipelineOptions):
             "--gemini-attempts",
             type=int,
             default=GeminiSettings.http_attempts,
-            help="tries per request on 429/5xx/timeouts, with exponential backoff "
-            f"(default {GeminiSettings.http_attempts})",
+            help="tries per request on 429/5xx/timeouts, with exponential backoff; each try "
+            f"counts against --max-llm-calls (default {GeminiSettings.http_attempts})",
         )
         parser.add_argument(
             "--llm-batch-size",
@@ -378,7 +377,7 @@ def run(options: PipelineOptions) -> int:
     """Run the ontology pipeline; 0 on success, 2 when the inputs or models are unusable."""
     started, at = time.monotonic(), utc_now()
     flags = options.view_as(OntologyOptions)
-    output = (options.view_as(CommonOptions).output or DEFAULT_OUTPUT).rstrip("/")
+    output = options.view_as(CommonOptions).output.rstrip("/")
     try:
         config, vocabulary = _prepare(flags, output)
     except (ValueError, ModelUnavailableError, MissingApiKeyError) as error:

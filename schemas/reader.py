@@ -4,7 +4,8 @@
     reader = ShardReader("output/features")
     for shape in reader:                     # dicts of numpy arrays
         shape["points"]                      # (N, 3) float32
-    dataset = reader.torch_dataset()         # map-style, yields tensors
+    dataset = reader.torch_dataset()         # map-style: tensors, and parts split into
+                                             # part_names, part_names_raw, part_uid
 
 Per-point columns are converted a record batch at a time (one flatten per column),
 never point by point.
@@ -132,8 +133,10 @@ class ShapeDataset:
     """A map-style ``torch.utils.data.Dataset`` over a ``ShardReader``.
 
     Items are dicts: per-point columns as tensors (``points`` (N, 3) float32,
-    ``point_part`` (N,) int64, ``dino`` (N, D) float16, ...), ``center`` (3,),
-    ``part_names`` (list of canonical names), ``part_uid`` (P,) int64, and the strings.
+    ``point_part`` (N,) int64, ``dino`` (N, D) float16, ...), ``center`` (3,) float32; the
+    shard's ``parts`` column split into ``part_names`` (P canonical names, or raw without an
+    ontology), ``part_names_raw`` (P names as the source spells them) and ``part_uid`` (P,)
+    int64 (-1 where unresolved), indexed by ``point_part``; the other columns as they are.
     """
 
     def __init__(self, reader: ShardReader):
@@ -156,6 +159,7 @@ class ShapeDataset:
                 item[name] = torch.from_numpy(np.array(value))  # copy: Arrow buffers are read-only
             elif name == "parts":
                 item["part_names"] = [part["name"] for part in value]
+                item["part_names_raw"] = [part["name_raw"] for part in value]
                 item["part_uid"] = torch.tensor(
                     [part["part_uid"] for part in value], dtype=torch.int64
                 )
