@@ -18,7 +18,9 @@ the copy in ``ontology/data/vocab/``):
 * ``generic``: a CSV with header ``dataset,category,part`` and optional ``path`` and
   ``count`` columns.
 * ``shards``: a features pipeline output (``OUT`` or ``OUT/features``): the raw part
-  names its sources found, per source and raw category; the count is the number of
+  names its sources found, per source and raw category, through
+  ``featurizers.names.part_name`` (instances ``leg_01``/``leg_2`` are ``leg``; made-up
+  names such as ``geometry_0`` or ``17_34ea`` are left out); the count is the number of
   shapes with the part. PartNet leaf paths keep their path.
 
 Bad input raises ``VocabularyError`` naming the file (and line) and the reason.
@@ -36,6 +38,7 @@ from pathlib import Path
 
 import polars as pl
 
+from featurizers.names import part_name
 from schemas.features import SHARD_GLOB
 
 VOCABULARY_SCHEMA: dict[str, pl.DataType] = {
@@ -225,9 +228,14 @@ def _shard_rows(folder: Path) -> Iterator[tuple[str, str, str, str, int]]:
                 "category_raw",
                 pl.col("parts").list.eval(pl.element().struct.field("name_raw")).alias("name_raw"),
             )
+            .with_row_index("shape")
             .explode("name_raw")
-            .drop_nulls("name_raw")
             .filter(pl.col("category_raw") != "")
+            # shards written before names went through part_name may hold instance
+            # numbers (leg_2) and made-up names (geometry_0): the same rule applies here
+            .with_columns(pl.col("name_raw").map_elements(part_name, return_dtype=pl.String))
+            .drop_nulls("name_raw")
+            .unique(["shape", "name_raw"])
             .group_by("source", "category_raw", "name_raw")
             .len()
             .sort("source", "category_raw", "name_raw")
