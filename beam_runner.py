@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", force=True
     )
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # keep partbank's progress readable
+    for chatty in ("apache_beam", "httpx", "httpx2"):  # keep partbank's progress readable
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     return entry.load().run(PipelineOptions(rest))
 
 

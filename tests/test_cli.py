@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 import beam_runner
+from featurizers.dinov2 import DEFAULT_MODEL as DINOV2_DEFAULT_MODEL
+from featurizers.partfield import DEFAULT_NUM_POINTS as PARTFIELD_POINTS
+from featurizers.partfield import OFFICIAL_CHECKPOINT
+from featurizers.sampling import DEFAULT_NUM_POINTS
+from pipelines import options
+from pipelines.registry import PIPELINES
+from pipelines.sources import SOURCES
 from tests.conftest import REPO_ROOT
+
+
+def command(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``python beam_runner.py ARGS`` in a fresh process, as a user types it."""
+    return subprocess.run(
+        [sys.executable, "beam_runner.py", *args],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_help_lists_the_pipelines(capsys):
@@ -68,8 +93,12 @@ def test_beam_flags_pass_through(tmp_path):
     [
         (["--source", "partnet", "--input", "/nonexistent/data_v0"], "/nonexistent/data_v0"),
         (["--input", "/somewhere"], "--input needs --source"),
+        (["--source", "glb", "--input", "/a", "--input", "/b"], "/b has no --source"),
+        (["--source", "glb", "--source", "glb"], "given 2 times"),
         (["--featurizers", "magic"], "magic"),
         (["--num-points", "0"], "--num-points"),
+        (["--source", "partnett"], "invalid choice: 'partnett'"),
+        (["--limit", "many"], "--limit"),
     ],
 )
 def test_bad_inputs_stop_before_any_work_with_one_line(args, message, tmp_path, capsys):
@@ -90,3 +119,117 @@ def test_script_runs_as_a_command():
         check=False,
     )
     assert result.returncode == 0 and "features" in result.stdout
+
+
+def test_a_typo_in_a_choice_gives_one_line_that_points_to_help():
+    result = command("--pipeline", "features", "--source", "partnett")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "partnett" in line and "partnet" in line
+    assert "beam_runner.py --pipeline features --help" in line
+    assert result.stdout == ""
+
+
+def test_no_harmless_library_warning_is_printed():
+    result = command("--pipeline", "features", "--help")
+    assert result.returncode == 0 and "--source" in result.stdout
+    assert "apitools" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("pipeline", sorted(PIPELINES))
+def test_help_shows_each_pipelines_own_default_output(pipeline, capsys):
+    assert beam_runner.main(["--pipeline", pipeline, "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"default: ./{PIPELINES[pipeline].default_output}" in out
+
+
+def test_pipelines_write_to_different_default_outputs():
+    defaults = [entry.default_output for entry in PIPELINES.values()]
+    assert len(set(defaults)) == len(defaults)
+    assert PIPELINES["features"].default_output == "output"
+
+
+@pytest.mark.parametrize("pipeline", ["features", "ontology"])
+def test_an_unwritable_output_stops_before_any_work_with_one_line(pipeline, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    output = blocker / "out"
+    assert beam_runner.main(["--pipeline", pipeline, "--output", str(output)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert str(output) in line and "not writable" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+def test_the_writable_check_leaves_no_trace(tmp_path, capsys):
+    output = tmp_path / "new" / "deeper"
+    assert (
+        beam_runner.main(["--pipeline", "features", "--output", str(output), "--limit", "0"]) == 2
+    )
+    assert "--limit" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # the check removed the folders it made
+
+
+def test_light_options_agree_with_the_featurizers():
+    assert tuple(sorted(SOURCES)) == options.SOURCE_NAMES
+    assert options.DEFAULT_NUM_POINTS == DEFAULT_NUM_POINTS
+    assert options.DEFAULT_PARTFIELD_POINTS == PARTFIELD_POINTS
+    assert options.DEFAULT_DINOV2_MODEL == DINOV2_DEFAULT_MODEL
+    assert "/".join(OFFICIAL_CHECKPOINT) == options.PARTFIELD_HUB_FILE
+
+
+class CountingHub(BaseHTTPRequestHandler):
+    """A Hugging Face hub that is down: every request gets a 503, and is counted."""
+
+    requests: ClassVar[list[str]] = []
+
+    def _answer(self) -> None:
+        CountingHub.requests.append(f"{self.command} {self.path}")
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD = _answer
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def hub_that_is_down():
+    CountingHub.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), CountingHub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", CountingHub.requests
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize("featurizer", ["partfield", "dinov2"])
+@pytest.mark.parametrize("offline", [True, False])
+def test_missing_weights_fail_at_once_with_one_line(
+    featurizer, offline, hub_that_is_down, tmp_path: Path
+):
+    endpoint, requests = hub_that_is_down
+    env = {
+        "HF_ENDPOINT": endpoint,
+        "HF_HUB_CACHE": str(tmp_path / "empty-cache"),
+        "HF_HUB_OFFLINE": "1" if offline else "0",
+    }
+    result = command(
+        "--pipeline",
+        "features",
+        "--featurizers",
+        featurizer,
+        "--output",
+        str(tmp_path / "out"),
+        env=env,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "hf download" in line and "--models random-init" in line
+    assert ("HF_HUB_OFFLINE is set" in line) == offline
+    # offline: the hub is not asked for the weights; online: asked once, no retries
+    asked = [request for request in requests if "/resolve/" in request]
+    assert len(asked) == (0 if offline else 1), requests
+    assert not (tmp_path / "out").exists()
