@@ -119,9 +119,10 @@ class GltfBuilder:
 
 def multi_primitive_glb(path: Path) -> Path:
     """Like a real exported vehicle: a body mesh of three primitives (one per material in
-    real files) under an unnamed node, a two-primitive wheel mesh placed by three nodes
-    (two instance-numbered, one unnamed), a second mesh that repeats the name ``Body``,
-    and an unnamed node holding an unnamed mesh."""
+    real files) under an unnamed node, a two-primitive ``Tire`` mesh placed by three nodes
+    (``wheel_01``, ``wheel_02`` and an unnamed one), a second mesh that repeats the name
+    ``Body``, and an unnamed node holding an unnamed mesh. Parts: ``Body`` (four pieces),
+    ``wheel`` (four), ``Tire`` (two); the last piece is unlabeled."""
     gltf = GltfBuilder()
     body = gltf.mesh(
         [
@@ -131,7 +132,7 @@ def multi_primitive_glb(path: Path) -> Path:
         ],
         name="Body",
     )
-    wheel = gltf.mesh([box((0.4, 0.2, 0.4), (0, 0, 0)), box((0.2, 0.22, 0.2), (0, 0, 0))], "Wheel")
+    wheel = gltf.mesh([box((0.4, 0.2, 0.4), (0, 0, 0)), box((0.2, 0.22, 0.2), (0, 0, 0))], "Tire")
     trim = gltf.mesh([box((0.1, 1.1, 0.1), (-1, 0, 0.6))], name="Body")
     loose = gltf.mesh([box((0.3, 0.3, 0.3), (0, 0, 1.3))])
     car = gltf.node()  # an unnamed root holding everything
