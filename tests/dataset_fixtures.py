@@ -122,6 +122,15 @@ def hostile_partnet(root: Path) -> tuple[Path, Expected]:
     obj_folder = sample_data.write_partnet(folder, "918", "Mug", sample_data.mug())
     (obj_folder / "objs" / "new-0.obj").unlink()
     (obj_folder / "objs" / "new-0.obj").mkdir()
+    (sample_data.write_partnet(folder, "919", "Mug", sample_data.mug()) / "result.json").write_text(
+        "".join(['[{"name": "mug", "children": ['] + ['{"name": "x", "children": ['] * 5000)
+        + '{"name": "leaf", "objs": ["new-0"]}'
+        + "]}" * 5001
+        + "]"
+    )
+    (sample_data.write_partnet(folder, "920", "Mug", sample_data.mug()) / "result.json").write_text(
+        ""
+    )
     return folder, {
         "partnet/101": OK,
         "partnet/102": OK,
@@ -133,6 +142,8 @@ def hostile_partnet(root: Path) -> tuple[Path, Expected]:
         "partnet/916": ("failed", "916/meta.json: malformed JSON"),
         "partnet/917": ("failed", "917/meta.json is missing"),
         "partnet/918": ("failed", "new-0.obj, which is a directory, not a file"),
+        "partnet/919": ("failed", "919/result.json: JSON nested too deeply to read"),
+        "partnet/920": ("failed", "920/result.json is empty"),
     }
 
 

@@ -195,9 +195,6 @@ def test_a_malformed_list_csv_is_refused_in_one_line(tmp_path):
         SOURCES["glb"]().discover(str(listing))
 
 
-@pytest.mark.xfail(
-    strict=True, reason="Compat3DSource.discover does not use files.files_at/native_ids yet"
-)
 def test_3dcompat_takes_one_model_file_and_keeps_extensions_of_shared_stems(tmp_path):
     models = tmp_path / "models"
     sample_data.write_gltf(models / "0c_001.gltf", sample_data.chair())

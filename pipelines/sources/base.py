@@ -98,10 +98,14 @@ def read_file(path: str) -> bytes:
 def read_json(path: str) -> Any:
     """The parsed JSON of one file; SourceError naming the file when it is not JSON."""
     data = read_file(path)
+    if not data.strip():
+        raise SourceError(f"{path} is empty")
     try:
         return json.loads(data)
     except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8/16/32 text
         raise SourceError(f"{path}: malformed JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise SourceError(f"{path}: JSON nested too deeply to read") from exc
 
 
 def valid_text(text: str, what: str, warnings: list[str]) -> str:

@@ -25,34 +25,35 @@ from pipelines.sources.base import (
 RESULT_FILE = "result.json"
 
 
-def leaf_paths(node: object, where: str, prefix: str = "") -> Iterator[tuple[str, list[str]]]:
-    """(leaf path, obj stems) of every leaf below a ``result.json`` node, depth first.
+def leaf_paths(root: object, where: str) -> Iterator[tuple[str, list[str]]]:
+    """(leaf path, obj stems) of every leaf below a ``result.json`` root node, depth first
+    in file order.
 
     Args:
-        node: a node of the parsed ``result.json``.
+        root: the root node of the parsed ``result.json``.
         where: the file, named in errors.
-        prefix: the path of the node's parent ("" at the root).
 
     Raises:
         SourceError: a node without a text ``name``, ``children`` that are not a list, or
             ``objs`` that are not a list of names.
     """
-    parent = repr(prefix) if prefix else "the root"
-    if not isinstance(node, dict) or not isinstance(node.get("name"), str):
-        kind = "the root node" if not prefix else f"a child of {parent}"
-        raise SourceError(f"{where}: {kind} has no 'name'")
-    path = f"{prefix}/{node['name']}" if prefix else node["name"]
-    children = node.get("children")
-    if children is not None and not isinstance(children, list):
-        raise SourceError(f"{where}: node {path!r} has 'children' that are not a list")
-    if children:
-        for child in children:
-            yield from leaf_paths(child, where, path)
-        return
-    stems = node.get("objs", [])
-    if not isinstance(stems, list) or not all(isinstance(stem, str) for stem in stems):
-        raise SourceError(f"{where}: leaf {path!r} has 'objs' that are not a list of names")
-    yield path, stems
+    stack = [(root, "")]  # (node, its parent's path); a stack, as trees can be deep
+    while stack:
+        node, prefix = stack.pop()
+        if not isinstance(node, dict) or not isinstance(node.get("name"), str):
+            kind = f"a child of {prefix!r}" if prefix else "the root node"
+            raise SourceError(f"{where}: {kind} has no 'name'")
+        path = f"{prefix}/{node['name']}" if prefix else node["name"]
+        children = node.get("children")
+        if children is not None and not isinstance(children, list):
+            raise SourceError(f"{where}: node {path!r} has 'children' that are not a list")
+        if children:
+            stack.extend((child, path) for child in reversed(children))
+            continue
+        stems = node.get("objs", [])
+        if not isinstance(stems, list) or not all(isinstance(stem, str) for stem in stems):
+            raise SourceError(f"{where}: leaf {path!r} has 'objs' that are not a list of names")
+        yield path, stems
 
 
 class PartNetSource(Source):
