@@ -4,11 +4,12 @@ Every point is projected into every view. It counts as seen in a view when it li
 the image, in front of the camera, and its pixel shows its own face or a surface at its
 depth: the rendered depth at the pixel center matches the depth the point's surface has
 there within ``tolerance_px`` pixel footprints (``z / f``, the size of one pixel at that
-depth), plus the splat size for point clouds. Given normals, the point's surface is its
-tangent plane, followed from the point to the pixel center (on a surface seen obliquely
-depth changes by several footprints per pixel, which a fixed tolerance must either
-absorb, and then see through layers closer than that, or miss); without normals (and for
-splats, drawn at one depth) it is the point's own depth. A depth test rather than face-id
+depth; default one half), plus the splat size for point clouds. Given normals, the
+point's surface is its tangent plane, followed from the point to the pixel center: on a
+surface seen obliquely depth changes by several footprints per pixel, which a fixed
+tolerance around the point's own depth must either absorb, and then see through layers
+closer than that (decals, shells), or miss. Without normals, and for splats (drawn at
+one depth), it is the point's own depth, with twice the tolerance. A depth test rather than face-id
 equality alone, because on dense meshes triangles are smaller than a pixel and the
 pixel's triangle is often a neighbor of the point's own. Given normals, grazing views and
 points on back faces along silhouettes are rejected too (``locate_points``). The id at
@@ -50,6 +51,11 @@ ReadMode = Literal["bilinear", "surface"]
 
 #: Views that see a surface more obliquely than this (degrees from its normal) are ignored.
 MAX_INCIDENCE_DEG = 75.0
+
+#: Without a tangent plane (no normals, splats) the depth at the pixel center differs from
+#: the point's own by the surface's slope over up to half a pixel too: the depth tolerance
+#: is this many times wider (one footprint at the default ``tolerance_px``).
+NO_PLANE_TOLERANCE_FACTOR = 2.0
 
 #: (4, 2) column/row offsets of the bilinear taps from the top-left one.
 _TAP_OFFSETS = torch.tensor([(0, 0), (1, 0), (0, 1), (1, 1)])
@@ -112,7 +118,8 @@ def locate_points(
             surface taps on it; None: taps are chosen by the depth test alone.
         normals: (N, 3) surface normals, oriented like the face winding (zero rows:
             unknown); None: no normal tests.
-        tolerance_px: depth tolerance in pixel footprints at the point's depth.
+        tolerance_px: depth tolerance in pixel footprints at the point's depth
+            (``NO_PLANE_TOLERANCE_FACTOR`` times that where its tangent plane is unknown).
         max_incidence_deg: largest angle between a view ray and the normal line.
         device: torch device; None or ``"auto"``: CUDA when available.
     """
@@ -131,11 +138,13 @@ def locate_points(
     pixel = pixel.clamp(0, size - 1)
     flat = pixel[..., 1] * size + pixel[..., 0]
     taps, weights = _bilinear_taps(uv, size, size)
-    # depth gradient of each point's tangent plane: 1/z is affine in the image
-    gradient = None
+    gradient = torch.zeros((*z.shape, 2), device=device)  # 0: the point's own depth
+    planar = torch.zeros(len(points_t), dtype=torch.bool, device=device)
     if normals is not None and renders.splat_size == 0:
         gradient = _inverse_depth_gradient(points_t, intrinsics, extrinsics, normals)
-    tolerance = tolerance_px * z / intrinsics[:, 0, 0, None] + renders.splat_size
+        planar = torch.as_tensor(np.any(np.asarray(normals) != 0, axis=1), device=device)
+    slack = torch.where(planar, 1.0, NO_PLANE_TOLERANCE_FACTOR)
+    tolerance = tolerance_px * slack * z / intrinsics[:, 0, 0, None] + renders.splat_size
     centers = torch.cat([flat[..., None], taps], dim=-1)  # the point's pixel, then its taps
     predicted = _surface_depth(z, uv, centers, size, gradient)
     matches = (_gather(depth_buffer, centers) - predicted).abs() <= tolerance[..., None]
@@ -198,21 +207,15 @@ def _inverse_depth_gradient(
     facing = torch.where(facing.abs() < 1e-6, torch.full_like(facing, 1e-6), facing)
     focal = torch.stack([intrinsics[:, 0, 0], intrinsics[:, 1, 1]], -1)[:, None]
     gradient = normal[..., :2] / focal / facing[..., None]
-    return gradient.masked_fill((normals_t == 0).all(-1)[None, :, None], 0.0)
+    return gradient.masked_fill((normals_t == 0).all(-1)[None, :, None], 0.0)  # unknown
 
 
 def _surface_depth(
-    z: torch.Tensor,
-    uv: torch.Tensor,
-    centers: torch.Tensor,
-    size: int,
-    gradient: torch.Tensor | None,
+    z: torch.Tensor, uv: torch.Tensor, centers: torch.Tensor, size: int, gradient: torch.Tensor
 ) -> torch.Tensor:
-    """(V, N, K) depth of each point's surface at the centers of pixels (flat indices
-    (V, N, K)): its tangent plane's (``gradient``, see ``_inverse_depth_gradient``), or
-    its own depth where no plane is known."""
-    if gradient is None:
-        return z[..., None].expand(centers.shape)
+    """(V, N, K) depth of each point's tangent plane (``gradient``, see
+    ``_inverse_depth_gradient``; 0: the plane facing the camera) at the centers of pixels
+    given by (V, N, K) flat indices."""
     offset = torch.stack([centers % size, centers // size], -1) + 0.5 - uv[:, :, None]
     scale = 1 + (gradient[:, :, None] * offset).sum(-1)
     return torch.where(scale > 0, z[..., None] / scale.clamp(min=1e-12), torch.inf)

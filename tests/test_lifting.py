@@ -15,18 +15,28 @@ from featurizers.cameras import orbit_rig
 from featurizers.dinov2 import Dinov2Featurizer
 from featurizers.lifting import PointViews, lift, lift_rgb, locate_points
 from featurizers.rendering import Renders, render_shape
-from featurizers.sampling import SurfaceSample, sample_shape
+from featurizers.sampling import (
+    CLAMP_TO_EDGE,
+    MIRRORED_REPEAT,
+    SAMPLER_INFO_KEY,
+    SurfaceSample,
+    sample_shape,
+)
 from featurizers.shapes import PointCloud, ShapeRecord
 from featurizers.views import element_parts, label_maps, view_records
 from tests.render_fixtures import (
     SIDE_COLORS,
     box_sides,
     face_colored_box,
+    layered_box_gltf,
+    load_gltf,
     record,
     smooth_colored_sphere,
     table,
     textured_box_glb,
     textured_box_obj,
+    textured_sphere_gltf,
+    tiled_box_gltf,
     vertex_colored_box,
 )
 
@@ -42,17 +52,40 @@ def render_and_locate(
     return sample, renders, located
 
 
-@pytest.mark.parametrize("kind", ["vertex_colors", "gltf_texture", "obj_texture", "dense"])
+def tiled_box(folder, sampler=None) -> ShapeRecord:
+    """The tiled glTF box (UVs far outside 0..1), its texture wrapped by ``sampler`` (which
+    trimesh's glTF loader does not keep, so it is attached after loading)."""
+    shape = load_gltf(tiled_box_gltf(folder))
+    if sampler is not None:
+        shape.pieces[0].mesh.visual.material.baseColorTexture.info[SAMPLER_INFO_KEY] = sampler
+    return shape
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "vertex_colors", "gltf_texture", "obj_texture", "dense", "tiled_gltf",
+        "tiled_gltf_mirrored", "tiled_gltf_clamped", "textured_sphere_gltf",
+    ],
+)  # fmt: skip
 def test_rgb_round_trip_with_the_default_rig(tmp_path, kind):
-    """Faces of distinct known colors: the lifted render color is within 8/255 of the true
-    surface color for >= 99% of seen points, and >= 95% of points are seen."""
-    mesh = {
-        "vertex_colors": vertex_colored_box,
-        "gltf_texture": textured_box_glb,
-        "obj_texture": lambda: textured_box_obj(tmp_path),
-        "dense": smooth_colored_sphere,
+    """Surfaces of known colors, textures read by glTF's rules (texel centers, wrap modes,
+    filters) by the sampler and the renderer alike: the lifted render color is within
+    8/255 of the true surface color for >= 99% of seen points, and >= 95% of points are
+    seen."""
+    shape = {
+        "vertex_colors": lambda: record(vertex_colored_box()),
+        "gltf_texture": lambda: record(textured_box_glb()),
+        "obj_texture": lambda: record(textured_box_obj(tmp_path)),
+        "dense": lambda: record(smooth_colored_sphere()),
+        "tiled_gltf": lambda: tiled_box(tmp_path),
+        "tiled_gltf_mirrored": lambda: tiled_box(
+            tmp_path, {"wrapS": MIRRORED_REPEAT, "wrapT": MIRRORED_REPEAT}
+        ),
+        "tiled_gltf_clamped": lambda: tiled_box(tmp_path, {"wrapS": CLAMP_TO_EDGE}),
+        "textured_sphere_gltf": lambda: load_gltf(textured_sphere_gltf(tmp_path)),
     }[kind]()
-    sample, renders, located = render_and_locate(record(mesh))
+    sample, renders, located = render_and_locate(shape)
     seen = located.views_seen > 0
     error = np.abs(lift_rgb(renders, located).astype(int) - sample.colors.astype(int)).max(1)
     assert seen.mean() >= 0.95
@@ -75,6 +108,24 @@ def test_depth_visibility_sees_dense_meshes_and_undersides(dense):
         assert same_face[visible].mean() < 0.6
     else:
         assert same_face[visible].mean() > 0.98
+
+
+def test_a_layer_just_above_hides_the_surface_below(tmp_path):
+    """Decal plates 0.3% of the box's size above the central half of every side (about
+    one pixel footprint): base points under them are seen by no view, and no seen point
+    takes its color from the other layer."""
+    shape = load_gltf(layered_box_gltf(tmp_path))
+    sample, renders, located = render_and_locate(shape)
+    base = sample.point_part == shape.part_names.index("base")
+    world = sample.points * sample.scale + sample.center
+    half = np.array([1.0, 0.6, 0.8]) / 2
+    inward = np.abs(world) < half * 0.5 - 0.02  # per axis: inside the decals' outline
+    under = base & (inward.sum(1) == 2)  # on a side (one axis at the box), under its decal
+    seen = located.views_seen > 0
+    assert under.sum() > 500 and not seen[under].any()
+    assert seen[base & ~under].mean() >= 0.95 and seen[~base].mean() >= 0.95
+    error = np.abs(lift_rgb(renders, located).astype(int) - sample.colors.astype(int)).max(1)
+    assert (error[seen] <= 8).mean() >= 0.99 and (error[seen] <= 24).mean() >= 0.999
 
 
 def test_back_faces_along_silhouettes_are_not_seen():

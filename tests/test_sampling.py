@@ -6,9 +6,19 @@ import numpy as np
 import pytest
 import trimesh
 
-from featurizers.sampling import ShapeError, sample_shape, surface_color
+from featurizers.sampling import (
+    CLAMP_TO_EDGE,
+    MIRRORED_REPEAT,
+    NEAREST,
+    SAMPLER_INFO_KEY,
+    ShapeError,
+    TextureSampler,
+    sample_shape,
+    surface_color,
+)
 from featurizers.shapes import MeshPiece, PointCloud, ShapeRecord
 from pipelines import sample_data
+from tests.render_fixtures import GltfMesh, load_gltf, write_gltf
 
 
 def record_of(pieces, shape_id="test/shape") -> ShapeRecord:
@@ -66,14 +76,78 @@ def test_colors_follow_materials_and_textures():
     sample = sample_shape(record_of([("seat", flat)]), 500)
     assert (sample.colors == [10, 200, 30]).all()
 
-    image = sample_data.checker_texture()
+    image = sample_data.checker_texture(64, 4)  # cells of 16 x 16 texels
     body = sample_data.with_texture(sample_data.mug()[0][1], image)
-    face = np.arange(len(body.faces))
-    bary = np.full((len(face), 3), 1 / 3)
+    face = np.repeat(np.arange(len(body.faces)), 50)
+    bary = np.random.default_rng(0).dirichlet(np.ones(3), len(face))
     colors = surface_color(body, face, bary)
-    palette = np.array([[200, 60, 40], [240, 220, 120]])
-    nearest = np.abs(colors[:, None, :].astype(int) - palette[None]).sum(-1).min(1)
-    assert np.median(nearest) <= 3  # face centers fall inside checker cells
+    uv = np.einsum("nk,nkj->nj", bary, body.visual.uv[body.faces[face]])
+    texel = np.c_[uv[:, 0], 1 - uv[:, 1]] * 64  # continuous texel position, top row first
+    inside = ((texel % 16 > 0.5) & (texel % 16 < 15.5)).all(1)  # clear of cell borders
+    dark = ((texel[inside] // 16).sum(1) % 2).astype(bool)
+    expected = np.where(dark[:, None], [200, 60, 40], [240, 220, 120])
+    assert inside.sum() > 1000
+    np.testing.assert_array_equal(colors[inside], expected)
+
+
+def one_triangle_gltf(folder, uv, sampler=None) -> trimesh.Trimesh:
+    """A real glTF file holding one triangle textured by a 2 x 2 image (texels red,
+    green / blue, white, top row first) through TEXCOORD_0 ``uv`` (glTF's convention);
+    the mesh as the ``glb`` source reads it."""
+    texture = np.array([[[255, 0, 0], [0, 255, 0]], [[0, 0, 255], [255, 255, 255]]], np.uint8)
+    mesh = GltfMesh(
+        "tri", np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]]), np.asarray(uv), np.array([[0, 1, 2]]),
+        texture, factor=(1.0, 0.5, 1.0, 1.0), sampler=sampler,
+    )  # fmt: skip
+    (piece,) = load_gltf(write_gltf(folder / "tri" / "tri.gltf", [mesh])).pieces
+    return piece.mesh
+
+
+RED, GREEN, BLUE, WHITE = [255, 0, 0], [0, 128, 0], [0, 0, 255], [255, 128, 255]  # x factor
+
+
+@pytest.mark.parametrize(
+    ("sampler", "expected"),
+    [
+        (None, [RED, RED, RED]),  # REPEAT: 1.25 wraps to 0.25
+        ({"wrapS": CLAMP_TO_EDGE, "wrapT": CLAMP_TO_EDGE}, [RED, GREEN, BLUE]),
+        ({"wrapS": MIRRORED_REPEAT, "wrapT": MIRRORED_REPEAT}, [RED, GREEN, BLUE]),
+    ],
+)
+def test_texture_reads_follow_gltf_texel_centers_and_wrap_modes(tmp_path, sampler, expected):
+    """UV 0..1 spans the texture's edges: on a 2 x 2 texture (0.25, 0.25) is the center of
+    texel (0, 0), exactly its color (trimesh's ``uv * (W - 1)`` would blend); at u or v =
+    1.25 REPEAT wraps back to texel (0, 0), CLAMP_TO_EDGE and MIRRORED_REPEAT stay on the
+    last column / row."""
+    mesh = one_triangle_gltf(tmp_path, [[0.25, 0.25], [1.25, 0.25], [0.25, 1.25]], sampler)
+    if sampler is not None:  # trimesh's glTF loader keeps no sampler: attach it
+        mesh.visual.material.baseColorTexture.info[SAMPLER_INFO_KEY] = sampler
+    colors = surface_color(mesh, np.zeros(3, int), np.eye(3))
+    np.testing.assert_array_equal(colors, expected)
+
+
+def test_texture_reads_are_bilinear_between_texel_centers_or_nearest(tmp_path):
+    corners = np.eye(3)
+    mesh = one_triangle_gltf(tmp_path / "linear", [[0.5, 0.25], [0.25, 0.5], [0.5, 0.5]])
+    halfway = [
+        np.add(RED, GREEN) / 2,
+        np.add(RED, BLUE) / 2,
+        np.mean([RED, GREEN, BLUE, WHITE], 0),
+    ]
+    np.testing.assert_array_equal(surface_color(mesh, np.zeros(3, int), corners), np.rint(halfway))
+    mesh = one_triangle_gltf(
+        tmp_path / "nearest", [[0.55, 0.25], [0.25, 0.55], [0.55, 0.55]], {"magFilter": NEAREST}
+    )
+    mesh.visual.material.baseColorTexture.info[SAMPLER_INFO_KEY] = {"magFilter": NEAREST}  # loader
+    np.testing.assert_array_equal(
+        surface_color(mesh, np.zeros(3, int), corners), [GREEN, BLUE, WHITE]
+    )
+
+
+@pytest.mark.parametrize("sampler", [{"wrapS": 10496}, {"magFilter": 9984}, {"minFilter": 1}])
+def test_invalid_samplers_are_refused(sampler):
+    with pytest.raises(ValueError, match="invalid glTF sampler"):
+        TextureSampler.from_gltf(sampler)
 
 
 def test_point_cloud_is_subsampled_or_padded():
