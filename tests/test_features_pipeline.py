@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -10,11 +11,14 @@ import pytest
 import trimesh
 
 import beam_runner
+import pipelines
 from featurizers.sampling import sample_shape
 from pipelines.sources import SOURCES
 from schemas.features import SCHEMA_VERSION
 from schemas.reader import ShardReader
 from tests.dataset_fixtures import DATASETS
+
+SAMPLES = Path(pipelines.__file__).parent / "samples"
 
 
 def run_features(*args: str) -> int:
@@ -70,8 +74,15 @@ def test_every_input_has_a_manifest_row_and_good_ones_a_shard_row(runs, source_n
         assert "dino" not in shape and "partfield" not in shape  # null until featurized
     for shard in ok["shard"].unique():
         assert (out / "features" / shard).exists()
-    run = json.loads((out / "run.json").read_text())
-    assert run["counts"] == {"ok": ok.height, "failed": failed.height}
+    run = json.loads((out / "features_run.json").read_text())
+    with_warnings = ok.filter(pl.col("warnings").list.len() > 0).height
+    assert run["counts"] == {
+        "ok": ok.height,
+        "failed": failed.height,
+        "with_warnings": with_warnings,
+    }
+    assert run["inputs"] == manifest.height
+    assert set(run["timings_s"]) == {"prepare", "pipeline", "total"}
 
 
 @pytest.mark.parametrize("source_name", ["partnet", "3dcompat", "glb"])
@@ -129,6 +140,45 @@ def test_default_run_uses_the_bundled_samples(tmp_path):
     assert run_features("--output", str(tmp_path), "--limit", "3") == 0
     manifest = pl.read_parquet(tmp_path / "features" / "_manifest.parquet")
     assert manifest.height == 3 and (manifest["status"] == "ok").all()
+
+
+def samples_of(source_name: str) -> set[str]:
+    return {i.shape_id for i in SOURCES[source_name]().discover(str(SAMPLES / source_name))}
+
+
+def manifest_ids(out) -> set[str]:
+    return set(pl.read_parquet(out / "features" / "_manifest.parquet")["shape_id"])
+
+
+def test_a_source_alone_runs_its_own_samples(tmp_path):
+    assert run_features("--source", "glb", "--output", str(tmp_path)) == 0
+    assert manifest_ids(tmp_path) == samples_of("glb")
+
+
+def test_repeated_source_and_input_pairs_all_run(tmp_path):
+    partnet, _ = DATASETS["partnet"](tmp_path / "data")
+    glb, _ = DATASETS["glb"](tmp_path / "data")
+    out = tmp_path / "out"
+    args = ["--source", "partnet", "--input", str(partnet), "--source", "glb", "--input", str(glb)]
+    assert run_features(*args, "--output", str(out)) == 0
+    expected = {i.shape_id for i in SOURCES["partnet"]().discover(str(partnet))}
+    expected |= {i.shape_id for i in SOURCES["glb"]().discover(str(glb))}
+    assert manifest_ids(out) == expected
+    run = json.loads((out / "features_run.json").read_text())
+    assert run["options"]["inputs"] == [["partnet", str(partnet)], ["glb", str(glb)]]
+
+
+def test_a_source_without_input_beside_a_pair_runs_its_samples(tmp_path):
+    glb, _ = DATASETS["glb"](tmp_path / "data")
+    out = tmp_path / "out"
+    assert (
+        run_features(
+            "--source", "find3d", "--source", "glb", "--input", str(glb), "--output", str(out)
+        )
+        == 0
+    )
+    expected = samples_of("find3d") | {i.shape_id for i in SOURCES["glb"]().discover(str(glb))}
+    assert manifest_ids(out) == expected
 
 
 def test_reader_yields_torch_tensors(runs):
