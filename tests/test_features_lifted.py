@@ -19,6 +19,7 @@ from featurizers.lifting import lift, locate_points
 from featurizers.rendering import render_shape
 from featurizers.sampling import sample_shape
 from pipelines import sample_data
+from pipelines.features import RUN_FILE
 from pipelines.sources import SOURCES
 from schemas.reader import ShardReader
 
@@ -92,7 +93,7 @@ def test_dino_equals_the_featurizers_run_directly(lifted_run, colored_dataset, t
 
 
 def test_random_init_dinov2_marked(lifted_run):
-    run = json.loads((lifted_run / "run.json").read_text())
+    run = json.loads((lifted_run / RUN_FILE).read_text())
     assert run["models"] == "random-init"
     assert run["config"]["rig"] == {"views": VIEWS, "image_size": IMAGE_SIZE}
     assert "llvmpipe" in run["renderer"] or run["renderer"]
@@ -168,5 +169,5 @@ def test_pretrained_dinov2_from_a_local_folder(tmp_path, colored_dataset):
     assert beam_runner.main(args) == 0
     (shape,) = list(ShardReader(out / "features"))
     assert shape["dino"].shape == (500, 48)
-    run = json.loads((out / "run.json").read_text())
+    run = json.loads((out / RUN_FILE).read_text())
     assert run["models"] == "pretrained" and run["config"]["dinov2_model"] == str(folder)
