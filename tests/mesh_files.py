@@ -84,11 +84,15 @@ class GltfBuilder:
             self.header["scenes"][0]["nodes"].append(index)
         return index
 
-    def textured_material(self, uri: str) -> int:
-        """A material whose base color is the image at ``uri`` (UVs are not needed for the
-        texture to be loaded or dropped)."""
+    def textured_material(self, uri: str, sampler: dict | None = None) -> int:
+        """A material whose base color is the image at ``uri``, read with ``sampler`` (UVs
+        are not needed for the texture to be loaded or dropped)."""
         self.header.setdefault("images", []).append({"uri": uri})
-        self.header.setdefault("textures", []).append({"source": len(self.header["images"]) - 1})
+        texture = {"source": len(self.header["images"]) - 1}
+        if sampler is not None:
+            self.header.setdefault("samplers", []).append(sampler)
+            texture["sampler"] = len(self.header["samplers"]) - 1
+        self.header.setdefault("textures", []).append(texture)
         texture = {"index": len(self.header["textures"]) - 1}
         self.header.setdefault("materials", []).append(
             {"pbrMetallicRoughness": {"baseColorTexture": texture}}

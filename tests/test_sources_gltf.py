@@ -9,7 +9,9 @@ import sys
 
 import pytest
 
+from featurizers.sampling import SAMPLER_INFO_KEY
 from featurizers.shapes import UNLABELED
+from pipelines.sample_data import checker_texture
 from pipelines.sources import SOURCES
 from pipelines.sources.base import SourceInput
 from tests.mesh_files import GltfBuilder, box, compat3d_chair_gltf, grouped_obj, multi_primitive_glb
@@ -19,6 +21,7 @@ from tests.mesh_files import GltfBuilder, box, compat3d_chair_gltf, grouped_obj,
 _DIGEST_SCRIPT = """
 import hashlib, json, sys
 from featurizers.sampling import sample_shape
+from pipelines.sample_data import checker_texture
 from pipelines.sources import SOURCES
 source = SOURCES[sys.argv[1]]()
 digests = {}
@@ -119,3 +122,15 @@ def test_a_node_name_that_is_not_valid_text_is_escaped_and_reported(tmp_path):
     record = load("glb", path)
     assert record.part_names == ("s\\udc80t", "le\\udce9")
     assert sum("not valid UTF-8" in w for w in record.warnings) == 2
+
+
+def test_a_textures_gltf_sampler_travels_with_its_image(tmp_path):
+    gltf = GltfBuilder()
+    sampler = {"wrapS": 33071, "wrapT": 33648, "magFilter": 9728}
+    material = gltf.textured_material("checker.png", sampler)
+    gltf.node("seat", mesh=gltf.mesh([box((1, 1, 0.1), (0, 0, 0.5))], material=material))
+    gltf.node("leg", mesh=gltf.mesh([box((0.1, 0.1, 0.5), (0, 0, 0.25))], material=material))
+    checker_texture().save(tmp_path / "checker.png")
+    record = load("glb", gltf.write_gltf(tmp_path / "stool.gltf"))
+    for piece in record.pieces:
+        assert piece.mesh.visual.material.baseColorTexture.info[SAMPLER_INFO_KEY] == sampler

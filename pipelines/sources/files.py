@@ -280,28 +280,21 @@ def image_problem(data: bytes) -> str | None:
     return None
 
 
-_INSTANCE_SUFFIX = re.compile(r"^(.*)_(\d+)$")
-
-
 def scene_parts(scene: trimesh.Scene) -> list[tuple[str, trimesh.Trimesh]]:
     """Flatten a scene into (node name, mesh in world coordinates) pairs, sorted by node.
 
-    trimesh makes repeated node names unique by appending ``_1``, ``_2``...; that suffix
-    is removed again (only where the plain name exists too), so instances share a name.
+    For files whose pieces need no names (PartNet objs); ``meshes.load_mesh_file`` reads
+    names and order from the file itself.
     """
-    nodes = sorted(scene.graph.nodes_geometry)  # graph order is not stable across runs
-    names = set(nodes)
     flattened = []
-    for node in nodes:
+    for node in sorted(scene.graph.nodes_geometry):  # graph order is not stable across runs
         transform, geometry_name = scene.graph[node]
         geometry = scene.geometry[geometry_name]
         if not isinstance(geometry, trimesh.Trimesh):
             continue  # point sets and paths carry no surface
         mesh = geometry.copy()
         mesh.apply_transform(transform)
-        suffixed = _INSTANCE_SUFFIX.match(node)
-        name = suffixed.group(1) if suffixed and suffixed.group(1) in names else node
-        flattened.append((name, mesh))
+        flattened.append((node, mesh))
     return flattened
 
 

@@ -23,6 +23,7 @@ from typing import Any, NoReturn
 import numpy as np
 import trimesh
 
+from featurizers.sampling import SAMPLER_INFO_KEY
 from pipelines.sources import files
 from pipelines.sources.base import SourceError
 
@@ -142,6 +143,7 @@ def read_gltf(
     flat = {(use.mesh, use.primitive): None for use in uses}
     index = {key: k for k, key in enumerate(flat)}
     geometry = _decode(document, list(flat), resolver) if flat else {}
+    _attach_samplers(document, list(flat), geometry)
     pieces = []
     for use in uses:
         mesh = geometry.get(f"p{index[use.mesh, use.primitive]}")
@@ -322,6 +324,27 @@ def _decode(
     if document.binary is None:
         return files.decode_scene(text, "gltf", resolver, document.path).geometry
     return files.decode_scene(_glb(text, document.binary), "glb", resolver, document.path).geometry
+
+
+def _attach_samplers(
+    document: Document, flat: list[tuple[int, int]], geometry: dict[str, trimesh.Geometry]
+) -> None:
+    """Put each base-color texture's glTF sampler (wrap modes, filters) in its image's
+    ``info`` under ``SAMPLER_INFO_KEY``, where sampling and rendering read it (trimesh
+    keeps the image only). Textures without a sampler keep the spec's defaults."""
+    materials, textures, samplers = (
+        document.items(k) for k in ("materials", "textures", "samplers")
+    )
+    for k, (m, p) in enumerate(flat):
+        material = document.items("meshes")[m]["primitives"][p].get("material")
+        try:
+            texture = materials[material]["pbrMetallicRoughness"]["baseColorTexture"]["index"]
+            sampler = samplers[textures[texture]["sampler"]]
+            image = geometry[f"p{k}"].visual.material.baseColorTexture
+        except (AttributeError, IndexError, KeyError, TypeError):
+            continue  # no texture, no sampler, or no image loaded
+        if image is not None and isinstance(sampler, dict):
+            image.info[SAMPLER_INFO_KEY] = dict(sampler)
 
 
 def _glb(text: bytes, binary: bytes) -> bytes:
