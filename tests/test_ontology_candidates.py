@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 
 from ontology.candidates import scope_candidates, similar_pairs
 from tests.ontology_helpers import part
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -39,3 +45,17 @@ def test_scope_candidates_add_same_key_and_forced_pairs() -> None:
     )
     assert [c.names for c in candidates] == [("chair_seat", "seat"), ("foot", "leg")]
     assert all(c.similarity == 0.0 for c in candidates)
+
+
+def test_faiss_loads_without_its_loader_lines_at_info_level() -> None:
+    code = (
+        "import logging, numpy as np\n"
+        "logging.basicConfig(level=logging.INFO)\n"
+        "from ontology.candidates import similar_pairs\n"
+        "print(similar_pairs(np.eye(2, dtype=np.float32), 0.5))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert done.stdout == "[]\n"
+    assert "faiss" not in done.stderr  # e.g. "Could not load library with AVX2 support"
