@@ -41,6 +41,7 @@ from apache_beam.options.pipeline_options import PipelineOptions, StandardOption
 from featurizers.names import escape_invalid_text
 from featurizers.weights import ModelUnavailableError, pick_device
 from pipelines.options import FEATURIZERS, SOURCE_NAMES, CommonOptions, FeaturesOptions
+from pipelines.registry import PIPELINES
 from pipelines.run_info import package_versions
 from pipelines.sinks import (
     MANIFEST_FILE,
@@ -126,7 +127,7 @@ class FeaturesConfig:
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"--ontology {own.ontology}: {exc}") from exc
         return cls(
-            output=options.view_as(CommonOptions).output,
+            output=options.view_as(CommonOptions).output or PIPELINES["features"].default_output,
             inputs=inputs,
             num_points=own.num_points,
             featurizers=tuple(sorted(set(names))),
@@ -470,7 +471,7 @@ def run(options: PipelineOptions) -> int:
     LOGGER.info(
         "features: %d inputs from %s -> %s (featurizers: %s)",
         discovered.candidates,
-        ", ".join(f"{s}:{loc}" for s, loc in config.inputs),
+        escape_invalid_text(", ".join(f"{s}:{loc}" for s, loc in config.inputs)),
         config.features_dir,
         ", ".join(config.featurizers) or "none",
     )
