@@ -183,6 +183,7 @@ def test_a_filled_in_review_queue_is_an_overrides_file(offline_run: Path, tmp_pa
     [
         (("--vocab", "partnet=/no/such/dir"), "--vocab partnet=/no/such/dir: no such file"),
         (("--vocab", "bogus=/tmp"), "unknown vocabulary 'bogus'"),
+        (("--vocab", "generic"), "expected NAME=PATH (NAME alone for the bundled partnet"),
         ((), "give at least one --vocab"),
         (("--vocab", "generic={csv}", "--threshold", "1.5"), "--threshold 1.5"),
         (("--vocab", "generic={csv}", "--overrides", "/no/file.csv"), "cannot read"),
