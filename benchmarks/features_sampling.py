@@ -1,12 +1,15 @@
 """Throughput of the features pipeline: load + sample + write, and with featurizers.
 
 Prints, on this machine:
-  * per-stage milliseconds per shape over the bundled samples (in process, no Beam);
+  * per-stage milliseconds per shape over the bundled samples (in process, no Beam;
+    ``--no-stages`` skips them);
   * end-to-end shapes/s of ``beam_runner.py --pipeline features`` on a PartNet-format
     folder of ``--shapes`` generated shapes (local FnApiRunner, one process), with the
-    pipeline options given after ``--`` (default: ``--featurizers none``).
+    pipeline options given after ``--`` (default: ``--featurizers none``); ``--rows PATH``
+    appends that figure for ``gpu_check.sh``.
 
-    python benchmarks/features_sampling.py [--shapes 200] [--repeats 5] [-- PIPELINE OPTIONS]
+    python benchmarks/features_sampling.py [--shapes 200] [--repeats 5] [--no-stages]
+        [--rows PATH] [-- PIPELINE OPTIONS]
     python benchmarks/features_sampling.py --shapes 6 -- --featurizers dinov2 \
         --models random-init --dinov2-model facebook/dinov2-small
 """
@@ -25,6 +28,7 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import beam_runner
+from benchmarks.figures import add_rows_option, append_rows
 from featurizers.sampling import sample_shape
 from pipelines import sample_data
 from pipelines.shapes import SampledShape, ShapeTask, ToShardRow
@@ -64,7 +68,8 @@ def stage_timings(repeats: int) -> None:
     print(f"  total  {1000 * total / count:7.2f}  -> {count / total:.1f} shapes/s")
 
 
-def pipeline_throughput(shape_count: int, pipeline_args: list[str]) -> None:
+def pipeline_throughput(shape_count: int, pipeline_args: list[str]) -> float:
+    """Run the pipeline on ``shape_count`` generated shapes; print and return shapes/s."""
     makers = list(sample_data.SHAPES.items())
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data_v0"
@@ -80,12 +85,14 @@ def pipeline_throughput(shape_count: int, pipeline_args: list[str]) -> None:
             ]
         )
         seconds = time.perf_counter() - start
-    assert code == 0
+    if code != 0:
+        raise SystemExit(f"features pipeline failed with exit code {code}")
     print(
         f"pipeline end to end ({' '.join(pipeline_args) or '--featurizers none'}): "
         f"{shape_count} PartNet-format shapes in {seconds:.2f} s "
         f"-> {shape_count / seconds:.2f} shapes/s (incl. startup)"
     )
+    return shape_count / seconds
 
 
 def main() -> None:
@@ -96,11 +103,16 @@ def main() -> None:
     )
     parser.add_argument("--shapes", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-stages", action="store_true", help="skip the per-stage timings")
+    add_rows_option(parser)
     args, pipeline_args = parser.parse_known_args()
     if pipeline_args[:1] == ["--"]:
         pipeline_args = pipeline_args[1:]
-    stage_timings(args.repeats)
-    pipeline_throughput(args.shapes, pipeline_args)
+    if not args.no_stages:
+        stage_timings(args.repeats)
+    rate = pipeline_throughput(args.shapes, pipeline_args)
+    figure = f"{args.shapes} shapes end to end shapes/s ({' '.join(pipeline_args) or 'none'})"
+    append_rows(args.rows, "features pipeline", [(figure, f"{rate:.2f}")])
 
 
 if __name__ == "__main__":

@@ -2,10 +2,14 @@
 
     python benchmarks/partfield_forward.py [--points 20000 100000] [--queries 10000]
         [--threads 2] [--repeats 2] [--batch-sizes 1 4 16] [--gpu-points 100000]
+        [--no-cpu] [--rows PATH]
 
 CPU: seconds per shape (one shape per forward) for each input size, and the process's peak
-RSS. CUDA (when available): seconds per shape in fp32 (TF32 off) and under fp16 autocast,
-then shapes/s at each batch size, with peak GPU memory. Prints figures; asserts nothing.
+RSS. CUDA (when available): seconds per shape and shapes/s in fp32 (TF32 off) and under
+fp16 autocast at each batch size, with peak GPU memory, and the largest absolute
+difference of the fp16-autocast features from fp32 on one shape (with the features'
+largest magnitude for scale). ``--rows PATH`` appends the CUDA figures for
+``gpu_check.sh``. Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.figures import add_rows_option, append_rows
 from featurizers.partfield import PartField
 
 
@@ -68,7 +73,8 @@ def bench_cpu(model: PartField, args: argparse.Namespace) -> None:
         print(f"  {count:>7} points: {seconds:6.2f} s/shape   peak RSS {peak_rss_gib():.2f} GiB")
 
 
-def bench_cuda(model: PartField, args: argparse.Namespace) -> None:
+def bench_cuda(model: PartField, args: argparse.Namespace) -> list[tuple[str, str]]:
+    """Print the CUDA figures and return them as (figure, value) pairs."""
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     model = model.cuda()
@@ -78,6 +84,7 @@ def bench_cuda(model: PartField, args: argparse.Namespace) -> None:
         "fp32": nullcontext,
         "autocast fp16": lambda: torch.autocast("cuda", dtype=torch.float16),
     }
+    figures = []
     for mode, context in modes.items():
         for batch in args.batch_sizes:
             points, query = cloud(batch, args.gpu_points, args.queries, "cuda")
@@ -89,6 +96,19 @@ def bench_cuda(model: PartField, args: argparse.Namespace) -> None:
                 f"  {mode:<14} batch {batch:>2}: {seconds / batch * 1e3:7.1f} ms/shape "
                 f"{batch / seconds:7.1f} shapes/s   peak {peak:.1f} GiB"
             )
+            figures.append(
+                (f"{mode} batch {batch} shapes/s (peak GiB)", f"{batch / seconds:.1f} ({peak:.1f})")
+            )
+    points, query = cloud(1, args.gpu_points, args.queries, "cuda")
+    exact = features_in(nullcontext, model, points, query).float()
+    mixed = features_in(modes["autocast fp16"], model, points, query).float()
+    difference = (mixed - exact).abs().max().item()
+    scale = exact.abs().max().item()
+    print(f"  fp16 autocast vs fp32: max abs difference {difference:.3g} (max |fp32| {scale:.3g})")
+    figures.append(
+        ("fp16 autocast vs fp32 max abs diff (max |fp32|)", f"{difference:.3g} ({scale:.3g})")
+    )
+    return figures
 
 
 def main() -> None:
@@ -100,6 +120,7 @@ def main() -> None:
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--gpu-points", type=int, default=100_000)
     parser.add_argument("--no-cpu", action="store_true", help="skip the CPU measurements")
+    add_rows_option(parser)
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -107,9 +128,10 @@ def main() -> None:
     if not args.no_cpu:
         bench_cpu(model, args)
     if torch.cuda.is_available():
-        bench_cuda(model, args)
+        append_rows(args.rows, "partfield_forward", bench_cuda(model, args))
     else:
         print("CUDA: not available")
+        append_rows(args.rows, "partfield_forward", [("CUDA figures", "not run: no CUDA device")])
 
 
 if __name__ == "__main__":
