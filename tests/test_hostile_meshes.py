@@ -67,6 +67,8 @@ def hostile_meshes(root: Path) -> tuple[Path, dict[str, tuple[str, str]]]:
     no_position = stool(folder / "no_position.gltf")
     edit_json(no_position, lambda d: d["meshes"][1]["primitives"][0].update(attributes={}))
     edit_json(stool(folder / "cycle.gltf"), lambda d: d["nodes"][0].update(children=[0]))
+    # a bufferView past its buffer's end (trimesh: an AssertionError with no message)
+    edit_json(stool(folder / "long_view.gltf"), lambda d: d["bufferViews"][0].update(byteLength=4000))
     assert truncated.exists()
     return folder, {
         "glb/mug": ("ok", ""),
@@ -88,6 +90,7 @@ def hostile_meshes(root: Path) -> tuple[Path, dict[str, tuple[str, str]]]:
         "glb/no_mesh": ("failed", "no_mesh.gltf: node 0 refers to meshes 7, but the file has 2"),
         "glb/no_position": ("failed", "no_position.gltf: mesh 1 primitive 0 has no POSITION"),
         "glb/cycle": ("failed", "cycle.gltf: node 0 is reached twice"),
+        "glb/long_view": ("failed", "long_view.gltf: bufferView 0 ends at byte 4000 of buffer 0"),
     }  # fmt: skip
 
 

@@ -32,6 +32,7 @@ _JSON_CHUNK = 0x4E4F534A
 _BIN_CHUNK = 0x004E4942
 #: Bytes per component of each accessor ``componentType``, and components per ``type``.
 _COMPONENT_BYTES = {5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4}
+_INDEX_TYPES = (5121, 5123, 5125)
 _TYPE_COMPONENTS = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
 
 
@@ -69,8 +70,10 @@ class Document:
             self.fail(f"not valid glTF JSON ({exc})")
         if not isinstance(self.header, dict):
             self.fail("not valid glTF JSON (the document is not an object)")
-        asset = self.header.get("asset")
-        version = str(asset.get("version", "2.0")) if isinstance(asset, dict) else "2.0"
+        asset = self.header.get("asset", {})
+        if not isinstance(asset, dict):
+            self.fail("'asset' is not an object")
+        version = str(asset.get("version", "2.0"))
         if not version.startswith("2"):
             self.fail(f"glTF version {version}, only 2.x is supported")
 
@@ -139,7 +142,8 @@ def read_gltf(
     """
     document = Document(data, path, binary)
     buffers = _buffers(document, resolver)
-    uses = primitive_uses(document, buffers)
+    _check_data(document, buffers)
+    uses = primitive_uses(document)
     flat = {(use.mesh, use.primitive): None for use in uses}
     index = {key: k for k, key in enumerate(flat)}
     geometry = _decode(document, list(flat), resolver) if flat else {}
@@ -154,11 +158,10 @@ def read_gltf(
     return pieces, _image_warnings(document, buffers, resolver)
 
 
-def primitive_uses(document: Document, buffers: list[bytes]) -> list[PrimitiveUse]:
+def primitive_uses(document: Document) -> list[PrimitiveUse]:
     """Every primitive the default scene places, depth first in file order.
 
     Without ``scenes``, the nodes no other node holds are the roots, in index order.
-    Each primitive's accessors are checked against the buffers.
     """
     if document.items("scenes"):
         scene = document.item("scenes", document.header.get("scene", 0), "'scene'")
@@ -186,7 +189,7 @@ def primitive_uses(document: Document, buffers: list[bytes]) -> list[PrimitiveUs
                 document.fail(f"mesh {mesh_index} has no primitives")
             name = _text(node.get("name")) or _text(mesh.get("name"))
             for k, primitive in enumerate(primitives):
-                _check_primitive(document, primitive, f"mesh {mesh_index} primitive {k}", buffers)
+                _check_primitive(document, primitive, f"mesh {mesh_index} primitive {k}")
                 uses.append(PrimitiveUse(name, mesh_index, k, world))
         stack.extend((child, world, f"node {index}") for child in reversed(_children(node)))
     return uses
@@ -252,55 +255,77 @@ def _decode_data_uri(document: Document, uri: str, where: str) -> bytes:
         document.fail(f"{where} is not valid base64 ({exc})")
 
 
-def _check_primitive(document: Document, primitive: Any, where: str, buffers: list[bytes]):
-    """Every accessor a primitive reads lies inside its buffer; its material exists."""
-    if not isinstance(primitive, dict) or not isinstance(primitive.get("attributes"), dict):
-        document.fail(f"{where} has no attributes")
-    if "POSITION" not in primitive["attributes"]:
-        document.fail(f"{where} has no POSITION attribute")
-    accessors = list(primitive["attributes"].items())
-    if "indices" in primitive:
-        accessors.append(("indices", primitive["indices"]))
-    for role, index in accessors:
-        _check_accessor(document, index, f"{where} {role}", buffers)
-    if "material" in primitive:
-        document.item("materials", primitive["material"], where)
+def _check_data(document: Document, buffers: list[bytes]) -> None:
+    """Every bufferView lies inside its buffer and every accessor inside its bufferView,
+    and embedded images name a bufferView (trimesh slices them all, used or not)."""
+    for index, view in enumerate(document.items("bufferViews")):
+        where = f"bufferView {index}"
+        view = document.item("bufferViews", index, where)
+        buffer = view.get("buffer")
+        document.item("buffers", buffer, where)
+        start, length = view.get("byteOffset", 0), view.get("byteLength")
+        if not all(_is_count(v) for v in (start, length)):
+            document.fail(f"{where} has no valid byteOffset/byteLength")
+        if start + length > len(buffers[buffer]):
+            document.fail(
+                f"{where} ends at byte {start + length} of buffer {buffer}, "
+                f"which holds {len(buffers[buffer])} bytes"
+            )
+    for index in range(len(document.items("accessors"))):
+        _check_accessor(document, index)
+    for index, image in enumerate(document.items("images")):
+        if isinstance(image, dict) and "bufferView" in image:
+            document.item("bufferViews", image["bufferView"], f"image {index}")
 
 
-def _check_accessor(document: Document, index: Any, where: str, buffers: list[bytes]) -> None:
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_accessor(document: Document, index: int) -> None:
+    where = f"accessor {index}"
     accessor = document.item("accessors", index, where)
     count = accessor.get("count")
     component = _COMPONENT_BYTES.get(accessor.get("componentType"))
     width = _TYPE_COMPONENTS.get(accessor.get("type"))
-    if isinstance(count, bool) or not isinstance(count, int) or count < 0 or not component:
-        document.fail(f"accessor {index} has no valid count/componentType")
+    if not _is_count(count) or not component:
+        document.fail(f"{where} has no valid count/componentType")
     if not width:
-        document.fail(f"accessor {index} has an unknown type {accessor.get('type')!r}")
+        document.fail(f"{where} has an unknown type {accessor.get('type')!r}")
     if "bufferView" not in accessor:
         return  # zeros, sparse or filled by an extension (Draco)
     view_index = accessor["bufferView"]
-    view = document.item("bufferViews", view_index, f"accessor {index}")
-    buffer_index = view.get("buffer")
-    document.item("buffers", buffer_index, f"bufferView {view_index}")
-    start, length = view.get("byteOffset", 0), view.get("byteLength")
-    if not all(isinstance(v, int) and v >= 0 for v in (start, length)):
-        document.fail(f"bufferView {view_index} has no valid byteOffset/byteLength")
-    if start + length > len(buffers[buffer_index]):
-        document.fail(
-            f"bufferView {view_index} ends at byte {start + length} of buffer {buffer_index}, "
-            f"which holds {len(buffers[buffer_index])} bytes"
-        )
+    view = document.item("bufferViews", view_index, where)
     element = component * width
-    stride = view.get("byteStride") or element
+    stride = view.get("byteStride", element)
     offset = accessor.get("byteOffset", 0)
-    if not isinstance(stride, int) or not isinstance(offset, int) or stride < 1 or offset < 0:
-        document.fail(f"accessor {index} has an invalid byteOffset or byteStride")
+    if not _is_count(offset) or not _is_count(stride) or stride < element:
+        document.fail(f"{where} has an invalid byteOffset or byteStride")
     needed = offset + (count - 1) * stride + element if count else 0
-    if needed > length:
+    if needed > view["byteLength"]:
         document.fail(
-            f"accessor {index} ({where}) needs {needed} bytes of bufferView {view_index}, "
-            f"which has {length}"
+            f"{where} needs {needed} bytes of bufferView {view_index}, "
+            f"which has {view['byteLength']}"
         )
+
+
+def _check_primitive(document: Document, primitive: Any, where: str) -> None:
+    """A primitive's accessors and material exist; positions are VEC3, indices scalars."""
+    if not isinstance(primitive, dict) or not isinstance(primitive.get("attributes"), dict):
+        document.fail(f"{where} has no attributes")
+    attributes = primitive["attributes"]
+    if "POSITION" not in attributes:
+        document.fail(f"{where} has no POSITION attribute")
+    for role, index in attributes.items():
+        document.item("accessors", index, f"{where} {role}")
+    if document.items("accessors")[attributes["POSITION"]].get("type") != "VEC3":
+        document.fail(f"{where} has POSITION values that are not VEC3")
+    if "indices" in primitive:
+        indices = document.item("accessors", primitive["indices"], f"{where} indices")
+        if indices.get("type") != "SCALAR" or indices.get("componentType") not in _INDEX_TYPES:
+            document.fail(f"{where} has indices that are not unsigned integer scalars")
+    if "material" in primitive:
+        document.item("materials", primitive["material"], where)
 
 
 def _decode(

@@ -73,8 +73,11 @@ def load_mesh_file(path: str) -> MeshFile:
             warnings = []
     except SourceError:
         raise
-    except ValueError as exc:  # trimesh's reading, already one line naming the file
-        raise SourceError(str(exc)) from exc
+    except ValueError as exc:  # trimesh's reading (one line naming the file), or placing
+        reason = " ".join(str(exc).split())
+        if not reason.startswith(path):
+            reason = f"{path}: unreadable {file_type} file ({type(exc).__name__}: {reason})"
+        raise SourceError(reason) from exc
     return MeshFile(
         meshes=tuple(NamedMesh(name, mesh) for name, mesh in pieces),
         sha256=resolver.sha256(data),
