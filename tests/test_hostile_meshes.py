@@ -68,7 +68,8 @@ def hostile_meshes(root: Path) -> tuple[Path, dict[str, tuple[str, str]]]:
     edit_json(no_position, lambda d: d["meshes"][1]["primitives"][0].update(attributes={}))
     edit_json(stool(folder / "cycle.gltf"), lambda d: d["nodes"][0].update(children=[0]))
     # a bufferView past its buffer's end (trimesh: an AssertionError with no message)
-    edit_json(stool(folder / "long_view.gltf"), lambda d: d["bufferViews"][0].update(byteLength=4000))
+    long_view = stool(folder / "long_view.gltf")
+    edit_json(long_view, lambda d: d["bufferViews"][0].update(byteLength=4000))
     assert truncated.exists()
     return folder, {
         "glb/mug": ("ok", ""),
