@@ -71,8 +71,8 @@ def ensure_writable(folder: str) -> None:
         OutputError: the folder cannot be created or written.
     """
     created = [] if "://" in folder else _missing_folders(folder)
-    probe = FileSystems.join(folder, f".partbank-write-check-{uuid.uuid4().hex}")
     try:
+        probe = FileSystems.join(folder, f".partbank-write-check-{uuid.uuid4().hex}")
         if created:
             os.makedirs(folder)
         with FileSystems.create(probe) as handle:

@@ -160,6 +160,12 @@ def test_an_unwritable_output_stops_before_any_work_with_one_line(pipeline, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
 
 
+def test_an_output_on_an_unknown_file_system_is_a_usage_error(capsys):
+    assert beam_runner.main(["--pipeline", "features", "--output", "nosuch://bucket/out"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "nosuch://bucket/out is not writable" in line
+
+
 def test_the_writable_check_leaves_no_trace(tmp_path, capsys):
     output = tmp_path / "new" / "deeper"
     assert (
