@@ -22,6 +22,7 @@ from pipelines import sample_data
 from pipelines.features import RUN_FILE
 from pipelines.sources import SOURCES
 from schemas.reader import ShardReader
+from tests.render_fixtures import layered_box_gltf, tiled_box_gltf
 
 VIEWS, IMAGE_SIZE = 12, 448  # the default rig
 
@@ -70,6 +71,36 @@ def test_rgb_round_trip_gives_true_surface_colors(lifted_run, colored_dataset):
         assert seen.mean() >= 0.95
         error = np.abs(shape["rgb"].astype(int) - truth.astype(int)).max(axis=1)
         assert (error[seen] <= 8).mean() >= 0.99
+
+
+def test_rgb_of_tiled_and_layered_gltf_files(tmp_path):
+    """glTF files through the ``glb`` source and the pipeline: a texture tiled with UVs far
+    outside 0..1 and decal plates just above a base come back as the sampler's colors,
+    the base under the decals seen by no view."""
+    dataset = tmp_path / "assets"
+    tiled_box_gltf(dataset)
+    layered_box_gltf(dataset)
+    args = [
+        "--pipeline", "features", "--source", "glb", "--input", str(dataset),
+        "--output", str(tmp_path / "out"), "--featurizers", "rgb", "--num-points", "3000",
+    ]  # fmt: skip
+    assert beam_runner.main(args) == 0
+    shapes = {shape["shape_id"]: shape for shape in ShardReader(tmp_path / "out" / "features")}
+    source = SOURCES["glb"]()
+    inputs = {i.shape_id: i for i in source.discover(str(dataset))}
+    assert sorted(shapes) == sorted(inputs) == ["glb/layered/layered", "glb/tiled/tiled"]
+    for name, shape in shapes.items():
+        truth = sample_shape(source.load(inputs[name]), 3000)
+        seen = shape["views_seen"] > 0
+        error = np.abs(shape["rgb"].astype(int) - truth.colors.astype(int)).max(axis=1)
+        assert (error[seen] <= 8).mean() >= 0.99, name
+    record = source.load(inputs["glb/layered/layered"])
+    truth = sample_shape(record, 3000)
+    world = truth.points * truth.scale + truth.center
+    inside = np.abs(world) < np.array([1.0, 0.6, 0.8]) / 4 - 0.02  # the decals' outline
+    under = (truth.point_part == record.part_names.index("base")) & (inside.sum(axis=1) == 2)
+    layered = shapes["glb/layered/layered"]
+    assert under.sum() > 100 and (layered["views_seen"][under] == 0).all()
 
 
 def test_dino_equals_the_featurizers_run_directly(lifted_run, colored_dataset, tiny_dinov2):
