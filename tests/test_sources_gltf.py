@@ -134,3 +134,22 @@ def test_a_textures_gltf_sampler_travels_with_its_image(tmp_path):
     record = load("glb", gltf.write_gltf(tmp_path / "stool.gltf"))
     for piece in record.pieces:
         assert piece.mesh.visual.material.baseColorTexture.info[SAMPLER_INFO_KEY] == sampler
+
+
+def test_a_made_up_mesh_node_name_gives_way_to_its_named_ancestor(tmp_path):
+    """Sketchfab-style exports: the named node holds an ``Object_N`` node holding the mesh."""
+    gltf = GltfBuilder()
+    root = gltf.node("Sketchfab_model")
+    parts = []
+    for part, geometry in (
+        ("Chair_Leg_3", box((0.05, 0.05, 0.4), (0, 0, 0.2))),
+        ("Seat", box((0.5, 0.5, 0.05), (0, 0, 0.42))),
+    ):
+        holder = gltf.node(
+            f"Object_{len(parts) + 5}", mesh=gltf.mesh([geometry], "Object_0"), root=False
+        )
+        parts.append(gltf.node(part, children=[holder], root=False))
+    gltf.header["nodes"][root]["children"] = parts
+    record = load("glb", gltf.write_glb(tmp_path / "chair.glb"))
+    assert record.part_names == ("Chair_Leg", "Seat")
+    assert [p.part for p in record.pieces] == [0, 1]

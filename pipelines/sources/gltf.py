@@ -41,13 +41,14 @@ class PrimitiveUse:
     """One primitive placed in the scene by one node.
 
     Attributes:
-        name: the node's name, else its mesh's name, else None.
+        names: the names the file gives it, most specific first: the node's, its mesh's,
+            then its ancestor nodes', nearest first (absent names left out).
         mesh: index into the document's ``meshes``.
         primitive: index into that mesh's ``primitives``.
         transform: (4, 4) float64 node-to-world transform.
     """
 
-    name: str | None
+    names: tuple[str, ...]
     mesh: int
     primitive: int
     transform: np.ndarray
@@ -121,8 +122,8 @@ class Document:
 
 def read_gltf(
     data: bytes, path: str, resolver: files.FileSystemsResolver, *, binary: bool
-) -> tuple[list[tuple[str | None, trimesh.Trimesh]], list[str]]:
-    """Read a glTF/GLB file into (name, mesh in world coordinates) pairs in scene order.
+) -> tuple[list[tuple[tuple[str, ...], trimesh.Trimesh]], list[str]]:
+    """Read a glTF/GLB file into (names, mesh in world coordinates) pairs in scene order.
 
     Args:
         data: the file's bytes.
@@ -131,8 +132,9 @@ def read_gltf(
         binary: whether ``data`` is a GLB.
 
     Returns:
-        The pieces, one per (node, primitive) in depth-first node order and primitive
-        order; a mesh used by several nodes gives a piece per node. And one-line warnings
+        The pieces as (names, mesh) (``PrimitiveUse.names``), one per (node, primitive) in
+        depth-first node order and primitive order; a mesh used by several nodes gives a
+        piece per node. And one-line warnings
         for images that could not be loaded (the shape then renders without them).
 
     Raises:
@@ -154,7 +156,7 @@ def read_gltf(
         if isinstance(mesh, trimesh.Trimesh):  # lines and points carry no surface
             placed = mesh.copy()
             placed.apply_transform(use.transform)
-            pieces.append((use.name, placed))
+            pieces.append((use.names, placed))
     return pieces, _image_warnings(document, buffers, resolver)
 
 
@@ -173,25 +175,29 @@ def primitive_uses(document: Document) -> list[PrimitiveUse]:
         document.fail("the scene's 'nodes' is not an array")
     uses: list[PrimitiveUse] = []
     visited: set[int] = set()
-    stack = [(root, np.eye(4), "the scene") for root in reversed(roots)]
+    stack = [(root, np.eye(4), "the scene", ()) for root in reversed(roots)]
     while stack:
-        index, parent, holder = stack.pop()
+        index, parent, holder, ancestors = stack.pop()
         node = document.item("nodes", index, holder)
         if index in visited:
             document.fail(f"node {index} is reached twice (glTF nodes form a tree)")
         visited.add(index)
         world = parent @ _local_transform(document, node, index)
+        own = _texts(node.get("name"))
         if "mesh" in node:
             mesh_index = node["mesh"]
             mesh = document.item("meshes", mesh_index, f"node {index}")
             primitives = mesh.get("primitives")
             if not isinstance(primitives, list) or not primitives:
                 document.fail(f"mesh {mesh_index} has no primitives")
-            name = _text(node.get("name")) or _text(mesh.get("name"))
+            names = (*own, *_texts(mesh.get("name")), *ancestors)
             for k, primitive in enumerate(primitives):
                 _check_primitive(document, primitive, f"mesh {mesh_index} primitive {k}")
-                uses.append(PrimitiveUse(name, mesh_index, k, world))
-        stack.extend((child, world, f"node {index}") for child in reversed(_children(node)))
+                uses.append(PrimitiveUse(names, mesh_index, k, world))
+        held_by = (*own, *ancestors)
+        stack.extend(
+            (child, world, f"node {index}", held_by) for child in reversed(_children(node))
+        )
     return uses
 
 
@@ -200,8 +206,9 @@ def _children(node: dict) -> list:
     return children if isinstance(children, list) else [children]
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value.strip() else None
+def _texts(value: Any) -> tuple[str, ...]:
+    """``(value,)`` for a non-blank name, else ``()``."""
+    return (value,) if isinstance(value, str) and value.strip() else ()
 
 
 def _local_transform(document: Document, node: dict, index: int) -> np.ndarray:

@@ -17,11 +17,12 @@ from pipelines.sources.objfile import read_obj
 class NamedMesh:
     """A mesh of a file in world coordinates, with its visuals.
 
-    ``name`` is the raw name the file gives it (glTF node, else mesh name; OBJ group,
-    else object name), None when it has none.
+    ``names`` are the raw names the file gives it, most specific first: glTF node name,
+    mesh name, then the names of the node's ancestors, nearest first; OBJ group, then
+    object. Absent names are left out (an unnamed mesh has none).
     """
 
-    name: str | None
+    names: tuple[str, ...]
     mesh: trimesh.Trimesh
 
 
@@ -68,7 +69,7 @@ def load_mesh_file(path: str) -> MeshFile:
             pieces, warnings = read_obj(data, path, resolver)
         else:
             scene = files.decode_scene(data, file_type, resolver, path)
-            pieces = [(None, scene.geometry[name]) for name in sorted(scene.geometry)]
+            pieces = [((), scene.geometry[name]) for name in sorted(scene.geometry)]
             pieces = [p for p in pieces if isinstance(p[1], trimesh.Trimesh)]
             warnings = []
     except SourceError:
@@ -79,7 +80,7 @@ def load_mesh_file(path: str) -> MeshFile:
             reason = f"{path}: unreadable {file_type} file ({type(exc).__name__}: {reason})"
         raise SourceError(reason) from exc
     return MeshFile(
-        meshes=tuple(NamedMesh(name, mesh) for name, mesh in pieces),
+        meshes=tuple(NamedMesh(names, mesh) for names, mesh in pieces),
         sha256=resolver.sha256(data),
         warnings=tuple(dict.fromkeys(warnings)),
     )

@@ -13,11 +13,13 @@ def mesh_file_record(
 ) -> ShapeRecord:
     """Read one mesh file into a record, its named meshes becoming parts.
 
-    Each mesh's raw name (glTF node, else mesh name; OBJ group, else object) goes through
+    A mesh's part is the first of its raw names (glTF node, mesh, then ancestor nodes;
+    OBJ group, then object: ``NamedMesh.names``) that names a part by
     ``featurizers.names.part_name``: instances (``leg_01``, ``leg_02``) become one part
-    (``leg``), made-up names (``geometry_0``, ``17_34ea``) name none and leave their
-    geometry unlabeled. Parts are numbered in the file's order. Names that are not valid
-    text are escaped and reported in the record's warnings.
+    (``leg``); made-up names (``geometry_0``, ``17_34ea``) name none, so a Sketchfab-style
+    mesh node ``Object_5`` under ``Chair_Leg_3`` is a ``Chair_Leg``. A mesh none of whose
+    names names a part is unlabeled. Parts are numbered in the file's order. Names that
+    are not valid text are escaped and reported in the record's warnings.
 
     Args:
         source_input: the file.
@@ -31,10 +33,12 @@ def mesh_file_record(
     if not loaded.meshes:
         raise SourceError(f"{source_input.uri}: file holds no triangle mesh")
     warnings = [*path_warnings(source_input), *loaded.warnings]
+    where = f"name in {source_input.uri}"
     names = [
-        None
-        if named.name is None
-        else part_name(valid_text(named.name, f"name in {source_input.uri}", warnings))
+        next(
+            filter(None, (part_name(valid_text(raw, where, warnings)) for raw in named.names)),
+            None,
+        )
         for named in loaded.meshes
     ]
     part_names = list(dict.fromkeys(name for name in names if name is not None))

@@ -7,8 +7,8 @@ the distinct names in order of appearance (faces before any such line get their 
 ``k``), trimesh splits at those lines (and, as always, by material), and each piece is
 found again by its ``p<k>`` prefix.
 
-A face's name is the ``g`` group it is in, else its ``o`` object; an ``o`` line ends the
-group before it.
+A face's names are the ``g`` group it is in, then its ``o`` object (most specific first);
+an ``o`` line ends the group before it.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ _PIECE = re.compile(r"^p(\d+)(?:_|$)")
 
 def read_obj(
     data: bytes, path: str, resolver: files.FileSystemsResolver
-) -> tuple[list[tuple[str | None, trimesh.Trimesh]], list[str]]:
-    """Read an OBJ file into (name, mesh) pairs in file order of the names.
+) -> tuple[list[tuple[tuple[str, ...], trimesh.Trimesh]], list[str]]:
+    """Read an OBJ file into (names, mesh) pairs in file order of the names.
 
     Args:
         data: the file's bytes.
@@ -34,8 +34,9 @@ def read_obj(
         resolver: reads the material library and textures inside the file's folder.
 
     Returns:
-        The pieces (a name's faces with one material each make a piece; pieces of one name
-        are adjacent, ordered by trimesh's material name) and one-line warnings for a
+        The pieces, names being (group, object) without the absent ones (a name pair's
+        faces with one material make a piece; pieces of one pair are adjacent, ordered by
+        trimesh's material name), and one-line warnings for a
         material library or texture that could not be loaded (trimesh renders white then).
 
     Raises:
@@ -43,7 +44,7 @@ def read_obj(
     """
     # invalid UTF-8 in a name is kept (escaped later), not a reason to drop the file
     lines = data.decode("utf-8", errors="surrogateescape").split("\n")
-    names: dict[str | None, int] = {None: 0}
+    names: dict[tuple[str, ...], int] = {(): 0}
     rewritten = ["o p0"]
     current_object = current_group = None
     for line in lines:
@@ -54,8 +55,8 @@ def read_obj(
                 current_object, current_group = value, None
             else:
                 current_group = value
-            name = current_group or current_object
-            line = f"o p{names.setdefault(name, len(names))}"
+            key = tuple(n for n in (current_group, current_object) if n)
+            line = f"o p{names.setdefault(key, len(names))}"
         rewritten.append(line)
     text = "\n".join(rewritten).encode("utf-8", errors="surrogateescape")
     scene = files.decode_scene(text, "obj", resolver, path, split_objects=True, group_material=True)
