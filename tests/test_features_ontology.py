@@ -13,12 +13,12 @@ from ontology.vocabulary import VocabularySpec, read_vocabulary
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory, shared_dir):
+def outputs(tmp_path_factory):
     root = tmp_path_factory.mktemp("loop")
     raw, ontology, named = root / "raw", root / "ontology", root / "named"
     assert beam_runner.main(["--pipeline", "features", "--output", str(raw)]) == 0
     assert beam_runner.main([
-        "--pipeline", "ontology", "--vocab", f"partnet={shared_dir / 'vocab' / 'partnet'}",
+        "--pipeline", "ontology", "--vocab", "partnet",
         "--vocab", f"shards={raw}", "--embedder", "lexical", "--verifier", "rules",
         "--describer", "template", "--output", str(ontology),
     ]) == 0  # fmt: skip
@@ -48,7 +48,7 @@ def test_features_with_ontology_fill_canonical_names_and_part_uids(outputs):
         for part in parts:
             assert 0 <= part["part_uid"] < parts_table.height
             assert parts_table["part_uid"][part["part_uid"]] == part["part_uid"]
-    run = json.loads((named / "run.json").read_text())
+    run = json.loads((named / "features_run.json").read_text())
     assert run["unresolved_names"] == 0
     assert run["config"]["ontology"]  # the alias log's hash is part of the config
 

@@ -53,7 +53,7 @@ def test_partfield_column_matches_the_network_run_directly(partfield_run):
 
 def test_random_init_is_marked_in_run_json_and_shard_metadata(partfield_run):
     _, out = partfield_run
-    run = json.loads((out / "run.json").read_text())
+    run = json.loads((out / "features_run.json").read_text())
     assert run["models"] == "random-init" and run["device"] == "cpu"
     shard = next((out / "features").glob("part-*.parquet"))
     metadata = json.loads(pq.read_schema(shard).metadata[b"partbank.run"])
