@@ -52,10 +52,12 @@ def hostile_meshes(root: Path) -> tuple[Path, dict[str, tuple[str, str]]]:
     huge_png(folder / "huge.png")
     stool(folder / "huge_texture.gltf", texture="huge.png")
     stool(folder / "missing_texture.glb", texture="gone.png")
-    (folder / "missing_mtl.obj").write_text(
-        "mtllib gone.mtl\nusemtl wood\nv 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\n"
-        "f 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 3 4\n"
-    )
+    tetrahedron = "v 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\nf 1 2 3\nf 1 2 4\nf 1 3 4\nf 2 3 4\n"
+    (folder / "missing_mtl.obj").write_text(f"mtllib gone.mtl\nusemtl wood\n{tetrahedron}")
+    (folder / "wood.mtl").write_text("newmtl wood\nKd 1 1 1\nmap_Kd gone.jpg\n")
+    (folder / "missing_map.obj").write_text(f"mtllib wood.mtl\nusemtl wood\n{tetrahedron}")
+    (root / "outside.mtl").write_text("newmtl wood\nKd 1 0 0\n")
+    (folder / "escape_mtl.obj").write_text(f"mtllib ../outside.mtl\nusemtl wood\n{tetrahedron}")
     # malformed documents and buffers
     (folder / "malformed.gltf").write_text('{"asset": {"version": "2.0"}, "nodes": [')
     (folder / "zero.gltf").write_bytes(b"")
@@ -83,6 +85,8 @@ def hostile_meshes(root: Path) -> tuple[Path, dict[str, tuple[str, str]]]:
         "glb/huge_texture": ("ok", "texture image 'huge.png' not loaded (DecompressionBombError"),
         "glb/missing_texture": ("ok", "texture image 'gone.png' not loaded (missing file"),
         "glb/missing_mtl": ("ok", "'gone.mtl' not loaded (missing file"),
+        "glb/missing_map": ("ok", "'gone.jpg' not loaded (missing file"),
+        "glb/escape_mtl": ("ok", "'../outside.mtl' not loaded ('../outside.mtl' points outside"),
         "glb/malformed": ("failed", "malformed.gltf: not valid glTF JSON (Expecting value"),
         "glb/zero": ("failed", "zero.gltf: empty file"),
         "glb/truncated_bin": ("failed", "buffer 0 ('truncated_bin.bin') holds 100 bytes, the file "
