@@ -76,8 +76,8 @@ class FeaturesOptions(PipelineOptions):
             dest="sources_and_inputs",
             action=_InCommandLineOrder,
             metavar="PATH_OR_GLOB",
-            help="folder, file, glob or list file of the --source before it (local or "
-            "gs://); with no --source at all: the bundled samples of every source",
+            help="folder, file, glob or list file for the --source before it (local or "
+            "gs://); with no --source and no --input, every source's bundled samples run",
         )
         parser.add_argument(
             "--num-points",
