@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import trimesh
 
 from pipelines.sources import files
-from pipelines.sources.base import SourceError
+from pipelines.sources.base import SourceError, read_file
 from pipelines.sources.gltf import read_gltf
 from pipelines.sources.objfile import read_obj
 
@@ -54,10 +54,7 @@ def load_mesh_file(path: str) -> MeshFile:
         SourceError: the file is missing, empty or malformed, or a buffer it needs cannot
             be read; the one-line message names the file and what is wrong.
     """
-    try:
-        data = files.read_bytes(path)
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot be read ({exc})") from exc
+    data = read_file(path)  # a clear reason for a missing file, a folder, a dangling link
     if not data:
         raise SourceError(f"{path}: empty file")
     resolver = files.FileSystemsResolver(files.parent(path))
