@@ -1,4 +1,4 @@
-"""Facts every pipeline records in run.json."""
+"""Facts every pipeline records in its run file (`features_run.json`, `ontology_run.json`)."""
 
 from __future__ import annotations
 
