@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property, partial
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
@@ -51,6 +51,9 @@ from pipelines.sinks import (
     write_manifest,
 )
 from schemas.features import DEFAULT_DINO_DIM, SCHEMA_VERSION
+
+if TYPE_CHECKING:  # the sources load trimesh: imported when a run starts
+    from pipelines.sources import SourceInput
 
 LOGGER = logging.getLogger(__name__)
 
@@ -289,7 +292,7 @@ class Discovered:
             id (their shard rows could not be told apart, so none of them runs).
     """
 
-    inputs: list
+    inputs: list[SourceInput]
     rejected: list[ManifestEntry]
 
     @property
