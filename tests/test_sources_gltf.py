@@ -136,6 +136,18 @@ def test_a_textures_gltf_sampler_travels_with_its_image(tmp_path):
         assert piece.mesh.visual.material.baseColorTexture.info[SAMPLER_INFO_KEY] == sampler
 
 
+def test_instances_of_a_textured_mesh_share_its_texture(tmp_path):
+    gltf = GltfBuilder()
+    leg = gltf.mesh([box((0.1, 0.1, 0.5), (0, 0, 0.25))], material=gltf.textured_material("c.png"))
+    for k in range(4):
+        gltf.node(f"leg_{k:02d}", mesh=leg, translation=[k, 0, 0])
+    checker_texture().save(tmp_path / "c.png")
+    record = load("3dcompat", gltf.write_gltf(tmp_path / "legs.gltf"))
+    images = {id(p.mesh.visual.material.baseColorTexture) for p in record.pieces}
+    assert len(record.pieces) == 4 and len(images) == 1  # one texture in memory, not four
+    assert [p.mesh.bounds[0, 0].round(2) for p in record.pieces] == [-0.05, 0.95, 1.95, 2.95]
+
+
 def test_a_made_up_mesh_node_name_gives_way_to_its_named_ancestor(tmp_path):
     """Sketchfab-style exports: the named node holds an ``Object_N`` node holding the mesh."""
     gltf = GltfBuilder()

@@ -155,6 +155,8 @@ def read_gltf(
         mesh = geometry.get(f"p{index[use.mesh, use.primitive]}")
         if isinstance(mesh, trimesh.Trimesh):  # lines and points carry no surface
             placed = mesh.copy()
+            if isinstance(mesh.visual, trimesh.visual.TextureVisuals):
+                placed.visual.material = mesh.visual.material  # instances share textures
             placed.apply_transform(use.transform)
             pieces.append((use.names, placed))
     return pieces, _image_warnings(document, buffers, resolver)
