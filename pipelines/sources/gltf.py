@@ -67,7 +67,7 @@ class Document:
         try:
             # invalid UTF-8 in a name is kept (escaped later), not a reason to drop the file
             self.header = json.loads(text.decode("utf-8-sig", errors="surrogateescape"))
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
             self.fail(f"not valid glTF JSON ({exc})")
         if not isinstance(self.header, dict):
             self.fail("not valid glTF JSON (the document is not an object)")
@@ -134,8 +134,8 @@ def read_gltf(
     Returns:
         The pieces as (names, mesh) (``PrimitiveUse.names``), one per (node, primitive) in
         depth-first node order and primitive order; a mesh used by several nodes gives a
-        piece per node. And one-line warnings
-        for images that could not be loaded (the shape then renders without them).
+        piece per node. And one-line warnings for images that could not be loaded (the
+        shape then renders without them).
 
     Raises:
         SourceError: the document is malformed, refers to something that does not exist,
