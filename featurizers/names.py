@@ -28,7 +28,8 @@ _RANDOM_TOKEN = re.compile(r"^(?=[0-9a-f]*\d)(?=[0-9a-f]*[a-f])[0-9a-f]{4,}$", r
 #: Names exporters and loaders make up, alone or with a number (``mesh0``, ``Object_12``).
 _GENERATED = re.compile(
     r"^(?:geometry|mesh|object|obj|node|primitive|group|default|defaultobject|model|scene|"
-    r"root|rootnode|world|gltf|sketchfab_model|polysurface|untitled|shape|part)[_\-. ]*\d*$",
+    r"root|rootnode|world|gltf|gltf_scenerootnode|sketchfab_model|polysurface|untitled|shape|"
+    r"part)[_\-. ]*\d*$",
     re.IGNORECASE,
 )
 

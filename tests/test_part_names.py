@@ -31,6 +31,8 @@ from schemas.features import PART_TYPE
         ("mesh.001", None),
         ("Object_12", None),
         ("node5", None),
+        ("GLTF_SceneRootNode", None),
+        ("Sketchfab_model", None),
         ("a3f9c1", None),
         ("  ", None),
         # meaningful numbers and plain names stay
