@@ -34,7 +34,8 @@ from transformers import (
     PreTrainedModel,
 )
 
-from featurizers.weights import ModelUnavailableError, hub_unreachable, pick_device
+from featurizers.weights import ModelUnavailableError, pick_device
+from featurizers.weights import resolve_dinov2_weights as resolve_weights
 
 log = logging.getLogger(__name__)
 
@@ -69,51 +70,6 @@ VARIANTS: dict[str, PretrainedConfig] = {
     for name, (config_class, extra) in _FAMILIES.items()
     for size, (hidden, layers, heads, swiglu) in _SIZES.items()
 }
-
-
-def resolve_weights(name_or_path: str = DEFAULT_MODEL) -> Path:
-    """The local folder holding a model's config and safetensors weights.
-
-    A local directory is used as is; a hub id is looked up in the Hugging Face cache and,
-    when missing there, downloaded into it if the hub answers (``HF_HUB_OFFLINE`` or no
-    network fail at once, without retries). Call this before any work.
-
-    Raises:
-        ModelUnavailableError: one line naming the model and how to provide it.
-    """
-    local = Path(name_or_path).expanduser()
-    if local.is_dir():
-        folder = local
-    else:
-        from huggingface_hub import constants, snapshot_download
-
-        patterns = ["*.json", "*.safetensors"]
-        try:
-            folder = Path(
-                snapshot_download(name_or_path, allow_patterns=patterns, local_files_only=True)
-            )
-        except Exception:  # not in the cache: download, when the hub answers at once
-            reason = hub_unreachable(name_or_path, "config.json")
-            try:
-                if reason is None:
-                    folder = Path(snapshot_download(name_or_path, allow_patterns=patterns))
-            except Exception as error:
-                reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-            if reason is not None:
-                raise ModelUnavailableError(
-                    f"DINOv2 model {name_or_path!r} is not available: not a local folder, not "
-                    f"in the Hugging Face cache ({constants.HF_HUB_CACHE}) and not "
-                    f"downloadable ({reason}); provide it with `hf download {name_or_path}` "
-                    "on a machine with network access (same cache), or pass a local folder "
-                    "as --dinov2-model, or run with --models random-init"
-                ) from None
-    if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
-        raise ModelUnavailableError(
-            f"DINOv2 model {name_or_path!r}: {folder} lacks config.json or *.safetensors "
-            f"weights; download the full model (`hf download {name_or_path}`) or pass another "
-            "folder"
-        )
-    return folder
 
 
 def load_dinov2(

@@ -6,7 +6,8 @@ the hub is asked once, without retries, whether it can serve them, so an offline
 gets its answer at once. When neither works, ``ModelUnavailableError`` says in one line
 which weights are missing and how to provide them, before any work starts.
 
-Torch is imported only by ``pick_device``, so the checks stay light.
+Torch and transformers are not imported here (``pick_device`` imports torch when called),
+so the checks answer at once.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
+
+
+#: The official PartField weights on the Hugging Face hub: (repository, file). NVIDIA
+#: non-commercial license.
+PARTFIELD_CHECKPOINT = ("mikaelaangel/partfield-ckpt", "model_objaverse.ckpt")
 
 
 class ModelUnavailableError(RuntimeError):
@@ -59,6 +65,62 @@ def hub_file(repo_id: str, filename: str, *, what: str, local_flag: str) -> Path
         f"`hf download {repo_id} {filename}` where the hub is reachable, pass "
         f"{local_flag} PATH, or use --models random-init"
     )
+
+
+def official_partfield_checkpoint() -> Path:
+    """The official PartField checkpoint file, from the Hugging Face cache or downloaded.
+
+    Raises:
+        ModelUnavailableError: one line saying how to provide the weights.
+    """
+    repo, filename = PARTFIELD_CHECKPOINT
+    return hub_file(repo, filename, what="PartField weights", local_flag="--partfield-checkpoint")
+
+
+def resolve_dinov2_weights(name_or_path: str) -> Path:
+    """The local folder holding a DINOv2 model's config and safetensors weights.
+
+    A local directory is used as is; a hub id is looked up in the Hugging Face cache and,
+    when missing there, downloaded into it if the hub answers (``HF_HUB_OFFLINE`` or no
+    network fail at once, without retries). Call this before any work; it imports neither
+    torch nor transformers, so a missing model is reported at once.
+
+    Raises:
+        ModelUnavailableError: one line naming the model and how to provide it.
+    """
+    local = Path(name_or_path).expanduser()
+    if local.is_dir():
+        folder = local
+    else:
+        from huggingface_hub import constants, snapshot_download
+
+        patterns = ["*.json", "*.safetensors"]
+        try:
+            folder = Path(
+                snapshot_download(name_or_path, allow_patterns=patterns, local_files_only=True)
+            )
+        except Exception:  # not in the cache: download, when the hub answers at once
+            reason = hub_unreachable(name_or_path, "config.json")
+            if reason is None:
+                try:
+                    folder = Path(snapshot_download(name_or_path, allow_patterns=patterns))
+                except Exception as error:  # gated, missing, interrupted
+                    reason = _first_line(error)
+            if reason is not None:
+                raise ModelUnavailableError(
+                    f"DINOv2 model {name_or_path!r} is not available: not a local folder, not "
+                    f"in the Hugging Face cache ({constants.HF_HUB_CACHE}) and not "
+                    f"downloadable ({reason}); provide it with `hf download {name_or_path}` "
+                    "on a machine with network access (same cache), or pass a local folder "
+                    "as --dinov2-model, or run with --models random-init"
+                ) from None
+    if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
+        raise ModelUnavailableError(
+            f"DINOv2 model {name_or_path!r}: {folder} lacks config.json or *.safetensors "
+            f"weights; download the full model (`hf download {name_or_path}`) or pass another "
+            "folder"
+        )
+    return folder
 
 
 def hub_unreachable(repo_id: str, filename: str) -> str | None:

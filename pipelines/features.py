@@ -39,7 +39,12 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from featurizers.names import escape_invalid_text
-from featurizers.weights import ModelUnavailableError, pick_device
+from featurizers.weights import (
+    ModelUnavailableError,
+    official_partfield_checkpoint,
+    pick_device,
+    resolve_dinov2_weights,
+)
 from pipelines.options import FEATURIZERS, SOURCE_NAMES, CommonOptions, FeaturesOptions
 from pipelines.registry import PIPELINES
 from pipelines.run_info import package_versions
@@ -180,17 +185,15 @@ class FeaturesConfig:
             return self
         located: dict[str, str] = {}
         if "dinov2" in self.featurizers:
-            from featurizers.dinov2 import resolve_weights
-
-            located["dinov2_weights"] = str(resolve_weights(self.dinov2_model))
+            located["dinov2_weights"] = str(resolve_dinov2_weights(self.dinov2_model))
         if "partfield" in self.featurizers:
-            from featurizers.partfield.checkpoint import official_checkpoint
-
             if self.partfield_checkpoint and not FileSystems.exists(self.partfield_checkpoint):
                 raise ModelUnavailableError(
                     f"--partfield-checkpoint {self.partfield_checkpoint}: no such file"
                 )
-            located["partfield_weights"] = self.partfield_checkpoint or str(official_checkpoint())
+            located["partfield_weights"] = self.partfield_checkpoint or str(
+                official_partfield_checkpoint()
+            )
         return dataclasses.replace(self, **located)
 
     @property

@@ -12,6 +12,8 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from featurizers.weights import PARTFIELD_CHECKPOINT
+
 #: ``--source`` names (the keys of ``pipelines.sources.SOURCES``).
 SOURCE_NAMES: tuple[str, ...] = ("3dcompat", "find3d", "glb", "partnet")
 #: Featurizers this version can run (``none`` = sampling and labels only).
@@ -22,8 +24,8 @@ DEFAULT_NUM_POINTS = 10_000
 DEFAULT_PARTFIELD_POINTS = 100_000
 #: ``featurizers.dinov2.DEFAULT_MODEL``.
 DEFAULT_DINOV2_MODEL = "facebook/dinov2-base"
-#: ``featurizers.partfield.OFFICIAL_CHECKPOINT`` as one path.
-PARTFIELD_HUB_FILE = "mikaelaangel/partfield-ckpt/model_objaverse.ckpt"
+#: The official PartField weights on the hub, as one path.
+PARTFIELD_HUB_FILE = "/".join(PARTFIELD_CHECKPOINT)
 
 
 class CommonOptions(PipelineOptions):

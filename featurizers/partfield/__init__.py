@@ -11,11 +11,7 @@ Typical use::
     feats = model.features(points, torch.from_numpy(from_partbank_frame(xyz_norm)))
 """
 
-from featurizers.partfield.checkpoint import (
-    OFFICIAL_CHECKPOINT,
-    CheckpointError,
-    official_checkpoint,
-)
+from featurizers.partfield.checkpoint import CheckpointError
 from featurizers.partfield.config import PartFieldConfig
 from featurizers.partfield.model import PartField, query_triplane
 from featurizers.partfield.preprocess import (
@@ -28,6 +24,8 @@ from featurizers.partfield.preprocess import (
     normalize_points,
     sample_points,
 )
+from featurizers.weights import PARTFIELD_CHECKPOINT as OFFICIAL_CHECKPOINT
+from featurizers.weights import official_partfield_checkpoint as official_checkpoint
 
 __all__ = [
     "DEFAULT_NUM_POINTS",

@@ -10,21 +10,6 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-#: The official weights on the Hugging Face hub: (repository, file). NVIDIA non-commercial.
-OFFICIAL_CHECKPOINT = ("mikaelaangel/partfield-ckpt", "model_objaverse.ckpt")
-
-
-def official_checkpoint() -> Path:
-    """The official checkpoint file, from the Hugging Face cache or downloaded into it.
-
-    Raises:
-        ModelUnavailableError: one line saying how to provide the weights.
-    """
-    from featurizers.weights import hub_file
-
-    repo, filename = OFFICIAL_CHECKPOINT
-    return hub_file(repo, filename, what="PartField weights", local_flag="--partfield-checkpoint")
-
 
 class CheckpointError(ValueError):
     """A checkpoint that does not fit the model; the message names the file and the key."""
