@@ -8,9 +8,11 @@ with the package named. Random weights only; nothing is downloaded.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -36,9 +38,13 @@ def cuda() -> Iterator[None]:
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
 
 
-def need(module: str, what: str):
-    """``module`` imported, or the test skipped with "<what> not installed"."""
-    return pytest.importorskip(module, reason=f"{what} not installed")
+def need(module: str) -> ModuleType:
+    """``module`` imported, or the test skipped naming the package that is not installed
+    (e.g. DALI, moderngl or Beam, which the GPU machine may lack)."""
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as error:
+        pytest.skip(f"{error.name} not installed (needed by {module})")
 
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
@@ -55,14 +61,15 @@ def uint8_views(count: int, size: int, seed: int = 0) -> np.ndarray:
 def test_dinov2_under_autocast_on_cuda_matches_fp32_on_cpu():
     from transformers import Dinov2Config
 
-    from featurizers.dinov2 import Dinov2Featurizer
-
+    dinov2 = need("featurizers.dinov2")
     config = Dinov2Config(
         hidden_size=96, num_hidden_layers=4, num_attention_heads=4, intermediate_size=384
     )
     views = uint8_views(6, 112)  # the model input size: no resampling on either path
-    on_cpu = Dinov2Featurizer("tiny", config=config, random_init=True, image_size=112, device="cpu")
-    on_gpu = Dinov2Featurizer(
+    on_cpu = dinov2.Dinov2Featurizer(
+        "tiny", config=config, random_init=True, image_size=112, device="cpu"
+    )
+    on_gpu = dinov2.Dinov2Featurizer(
         "tiny", config=config, random_init=True, image_size=112, device="cuda"
     )
     expected, actual = on_cpu(views), on_gpu(views)
@@ -74,12 +81,12 @@ def test_dinov2_under_autocast_on_cuda_matches_fp32_on_cpu():
 
 
 def test_dali_gpu_preprocessing_matches_torch_ops():
-    need("nvidia.dali", "DALI")
-    from featurizers.dinov2 import ViewPreprocessor
+    need("nvidia.dali")
+    dinov2 = need("featurizers.dinov2")
 
-    dali = ViewPreprocessor(112, "cuda")
+    dali = dinov2.ViewPreprocessor(112, "cuda")
     assert dali.backend == "dali-gpu"
-    reference = ViewPreprocessor(112, "cuda")
+    reference = dinov2.ViewPreprocessor(112, "cuda")
     reference.backend = "torch"
     exact = uint8_views(4, 112)
     out = dali(exact)
@@ -98,11 +105,10 @@ def partfield_inputs(points: int, queries: int, batch: int = 1) -> tuple[torch.T
 
 
 def test_partfield_on_cuda_fp32_matches_cpu_and_fp16_autocast_stays_close():
-    need("trimesh", "trimesh")
-    from featurizers.partfield import PartField
+    partfield = need("featurizers.partfield")
 
     torch.manual_seed(0)
-    model = PartField().eval()
+    model = partfield.PartField().eval()
     points, query = partfield_inputs(10_000, 2_000)
     expected = model.features(points, query)
     model = model.cuda()
@@ -116,14 +122,15 @@ def test_partfield_on_cuda_fp32_matches_cpu_and_fp16_autocast_stays_close():
 
 
 def test_partfield_handler_batches_on_cuda_like_single_shapes_and_like_the_cpu():
-    need("trimesh", "trimesh")
-    need("apache_beam", "apache-beam")
-    from pipelines.inference import PartFieldExample, PartFieldModelHandler
+    need("featurizers.partfield")
+    inference = need("pipelines.inference")
 
     points, query = partfield_inputs(8_000, 500, batch=3)
-    examples = [PartFieldExample(p.numpy(), q.numpy()) for p, q in zip(points, query, strict=True)]
-    gpu = PartFieldModelHandler(None, random_init=True, device="cuda", max_batch_size=3)
-    cpu = PartFieldModelHandler(None, random_init=True, device="cpu")
+    examples = [
+        inference.PartFieldExample(p.numpy(), q.numpy()) for p, q in zip(points, query, strict=True)
+    ]
+    gpu = inference.PartFieldModelHandler(None, random_init=True, device="cuda", max_batch_size=3)
+    cpu = inference.PartFieldModelHandler(None, random_init=True, device="cpu")
     gpu_model, cpu_model = gpu.load_model(), cpu.load_model()
     assert next(gpu_model.parameters()).is_cuda
     batched = [torch.from_numpy(f) for f in gpu.run_batch(examples, gpu_model)]
@@ -136,13 +143,12 @@ def test_partfield_handler_batches_on_cuda_like_single_shapes_and_like_the_cpu()
 
 
 def test_lifting_on_cuda_matches_the_cpu():
-    need("moderngl", "moderngl")
-    need("trimesh", "trimesh")
+    render_fixtures = need("tests.render_fixtures")
+    need("featurizers.rendering")
     from featurizers.cameras import orbit_rig
     from featurizers.lifting import lift, lift_rgb, locate_points
     from featurizers.rendering import render_shape
     from featurizers.sampling import sample_shape
-    from tests import render_fixtures
 
     record = render_fixtures.table(dense=True)
     sample = sample_shape(record)
@@ -169,9 +175,7 @@ def test_lifting_on_cuda_matches_the_cpu():
 
 
 def test_egl_on_nvidia_draws_what_llvmpipe_draws():
-    need("moderngl", "moderngl")
-    need("trimesh", "trimesh")
-    from benchmarks import llvmpipe_reference
+    llvmpipe_reference = need("benchmarks.llvmpipe_reference")
     from featurizers.rendering import gl_renderer
 
     renderer = gl_renderer()
