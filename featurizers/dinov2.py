@@ -134,7 +134,7 @@ class ViewPreprocessor:
         try:
             import nvidia.dali  # noqa: F401
         except ImportError as error:
-            log.warning("DALI unavailable (%s); preprocessing views with torch ops", error)
+            log.info("DALI unavailable (%s); preprocessing views with torch ops", error)
             return "torch"
         return "dali-gpu" if self.device.type == "cuda" else "dali-cpu"
 

@@ -18,7 +18,7 @@ from apache_beam.metrics import Metrics
 from featurizers.names import escape_invalid_text, is_valid_text
 from featurizers.sampling import SurfaceSample, sample_shape
 from featurizers.shapes import ShapeRecord
-from ontology.alias_map import AliasMap, CanonicalPart
+from ontology.alias_map import AliasMap
 from pipelines.sinks import ManifestEntry, ShardItem
 from pipelines.sources import SOURCES, SourceInput
 from schemas.features import Part, ShardRow
@@ -181,21 +181,12 @@ class ToShardRow(beam.DoFn):
         parts = []
         for name in record.part_names:
             try:
-                resolved = self._resolve_part(record.category_raw, name)
+                resolved = self.aliases.resolve(record.category_raw, name)
                 parts.append(Part(name, resolved.part, resolved.part_uid))
             except KeyError as exc:
                 self._unresolved(record, exc)
                 parts.append(Part(name, name))
         return category, tuple(parts)
-
-    def _resolve_part(self, category: str, name: str) -> CanonicalPart:
-        """PartNet names are leaf paths: the full path first, then the leaf's own name."""
-        try:
-            return self.aliases.resolve(category, name)
-        except KeyError:
-            if "/" not in name:
-                raise
-            return self.aliases.resolve(category, name.rsplit("/", 1)[1])
 
     def _unresolved(self, record: ShapeRecord, exc: KeyError) -> None:
         self.unresolved.inc()
