@@ -43,6 +43,9 @@ REPORT=${OUT:-$WORK}
 PARTS=("cuda tests" "dinov2_lift" "partfield_forward" "features pipeline")
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 touch "$ROWS"
+if [ -n "${OUT:-}" ]; then  # the device tool brings $OUT back: keep the whole log there
+    exec > >(tee "$OUT/gpu_check.log") 2>&1
+fi
 
 row() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$ROWS"; }
 

@@ -167,11 +167,12 @@ def test_lifting_on_cuda_matches_the_cpu():
     lifted_cpu, lifted_gpu = lift(grids, on_cpu), lift(grids.cuda(), on_gpu)
     same_views = (on_gpu.visible.cpu() == on_cpu.visible).all(0)
     assert same_views.float().mean() > 0.99
-    torch.testing.assert_close(
-        lifted_gpu.cpu()[same_views], lifted_cpu[same_views], atol=1e-4, rtol=1e-4
-    )
+    # unseen points are filled from seen neighbours, so compare the points seen alike
+    compare = (same_views & on_cpu.visible.any(0)).numpy()
+    assert compare.mean() > 0.5
+    torch.testing.assert_close(lifted_gpu.cpu()[compare], lifted_cpu[compare], atol=1e-4, rtol=1e-4)
     colors_cpu, colors_gpu = lift_rgb(renders, on_cpu), lift_rgb(renders, on_gpu)
-    assert np.abs(colors_gpu[same_views].astype(int) - colors_cpu[same_views]).max() <= 1
+    assert np.abs(colors_gpu[compare].astype(int) - colors_cpu[compare]).max() <= 1
 
 
 def test_egl_on_nvidia_draws_what_llvmpipe_draws():
@@ -190,7 +191,7 @@ def test_egl_on_nvidia_draws_what_llvmpipe_draws():
     ids_agree = nvidia["face_id"] == reference["face_id"]
     assert ids_agree.mean() > 0.99  # edges may rasterize to the other triangle
     covered = ids_agree & (reference["face_id"] >= 0)
-    assert covered.sum() > 0.1 * covered.size
+    assert covered.mean() > 0.05  # the scene covers ~15% of the pixels
     depth = np.abs(nvidia["depth"] - reference["depth"])[covered]
     assert depth.max() < 1e-3
     for mode in llvmpipe_reference.MODES:
