@@ -54,6 +54,25 @@ def test_partnet_parts_are_leaf_paths_and_instances_share_a_part(datasets):
     assert len(legs) == 4
 
 
+def test_partnet_objs_are_read_as_mesh_files_with_their_warnings(tmp_path):
+    """A lost .mtl is a warning as for any OBJ; an obj's own o/g groups stay in its leaf's
+    part; an obj without triangles fails, naming its leaf."""
+    shape = sample_data.write_partnet(tmp_path, "101", "Mug", sample_data.mug())
+    body, handle = (shape / "objs" / f"new-{k}.obj" for k in (0, 1))
+    body.write_text(f"mtllib gone.mtl\ng rim\n{body.read_text()}")
+    handle.write_text(f"o handle_a\n{handle.read_text()}o handle_b\n{handle.read_text()}")
+    source = SOURCES["partnet"]()
+    (found,) = source.discover(str(shape))
+    record = source.load(found)
+    assert record.part_names == ("mug/body", "mug/handle")
+    assert [p.part for p in record.pieces] == [0, 1, 1]
+    (warning,) = record.warnings
+    assert "new-0.obj: 'gone.mtl' not loaded (missing file" in warning
+    handle.write_text("v 0 0 0\nv 1 0 0\n")
+    with pytest.raises(SourceError, match=r"leaf 'mug/handle' references .*new-1\.obj, which"):
+        source.load(found)
+
+
 def test_3dcompat_category_from_class_code_and_node_names_as_parts(datasets):
     folder, _ = datasets["3dcompat"]
     source = SOURCES["3dcompat"]()

@@ -229,22 +229,6 @@ class FileSystemsResolver(trimesh.resolvers.Resolver):
         return digest.hexdigest()
 
 
-def load_scene(path: str) -> tuple[trimesh.Scene, str]:
-    """Load a mesh file (and the files it references) as a scene.
-
-    Raises:
-        FileNotFoundError: the file is missing.
-        ValueError: the file (or a file it references) cannot be read as a mesh.
-
-    Returns:
-        The scene and the SHA-256 of the file's bytes followed by its side files' bytes.
-    """
-    data = read_bytes(path)
-    resolver = FileSystemsResolver(parent(path))
-    file_type = posixpath.splitext(path)[1].lstrip(".").lower()
-    return decode_scene(data, file_type, resolver, path), resolver.sha256(data)
-
-
 def decode_scene(
     data: bytes, file_type: str, resolver: FileSystemsResolver, path: str, **options
 ) -> trimesh.Scene:
@@ -278,24 +262,6 @@ def image_problem(data: bytes) -> str | None:
     except Exception as exc:  # PIL raises many types, DecompressionBombError included
         return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
     return None
-
-
-def scene_parts(scene: trimesh.Scene) -> list[tuple[str, trimesh.Trimesh]]:
-    """Flatten a scene into (node name, mesh in world coordinates) pairs, sorted by node.
-
-    For files whose pieces need no names (PartNet objs); ``meshes.load_mesh_file`` reads
-    names and order from the file itself.
-    """
-    flattened = []
-    for node in sorted(scene.graph.nodes_geometry):  # graph order is not stable across runs
-        transform, geometry_name = scene.graph[node]
-        geometry = scene.geometry[geometry_name]
-        if not isinstance(geometry, trimesh.Trimesh):
-            continue  # point sets and paths carry no surface
-        mesh = geometry.copy()
-        mesh.apply_transform(transform)
-        flattened.append((node, mesh))
-    return flattened
 
 
 def combined_sha256(digests: list[str]) -> str:

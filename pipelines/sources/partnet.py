@@ -3,7 +3,14 @@
 A shape's parts are its hierarchy's leaves, named by their path from the root as in
 PartNet's label lists (``chair/chair_back/back_support``); leaves with the same path
 (instances such as four legs) share one part. A leaf's geometry is the union of its objs,
-which must lie in the folder's ``objs/``.
+which must lie in the folder's ``objs/`` and are read as every mesh file is
+(``meshes.load_mesh_file``: the same checks, and a warning for a lost ``.mtl`` or texture).
+
+The paths are not passed through ``featurizers.names.part_name``: PartNet's node names
+come from its fixed per-category label lists (bundled as ``--vocab partnet``), instances
+are separate nodes of the same name rather than numbered names, and a path must stay the
+label list's name to match it. Every path of those lists is its own ``part_name``
+(tested), so the rule and the paths agree.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from pipelines.sources.base import (
     read_json,
     valid_text,
 )
+from pipelines.sources.meshes import load_mesh_file
 
 RESULT_FILE = "result.json"
 
@@ -92,9 +100,14 @@ class PartNetSource(Source):
             for stem in stems:
                 obj = self._obj_path(objs_folder, stem, path, result_path)
                 check_file(obj, f"{result_path}: leaf {path!r}")
-                scene, digest = files.load_scene(obj)
-                digests.append(digest)
-                pieces.extend(MeshPiece(mesh, part) for _, mesh in files.scene_parts(scene))
+                loaded = load_mesh_file(obj)
+                if not loaded.meshes:
+                    raise SourceError(
+                        f"{result_path}: leaf {path!r} references {obj}, which holds no triangles"
+                    )
+                digests.append(loaded.sha256)
+                warnings.extend(loaded.warnings)
+                pieces.extend(MeshPiece(named.mesh, part) for named in loaded.meshes)
         if not pieces:
             raise SourceError(f"{folder}: annotation references no meshes")
         category = valid_text(str(meta.get("model_cat", "")), f"model_cat in {folder}", warnings)
