@@ -10,7 +10,9 @@ readable, stays distinct, and the escaping can be reported.
 Names in mesh files are not always part names either: instances carry numbers
 (3DCoMPaT++'s ``leg_01``, ``leg_02``; Blender's ``leg.001``; trimesh's ``leg_1``), and
 exporters make names up (``geometry_0``, ``Object_12``, ``mesh.001``, ``21``, or a random
-``17_34ea``). ``part_name`` is the one rule every source applies to a raw name.
+``17_34ea``). ``part_name`` is the one rule the sources apply to a raw name (mesh node and
+group names, Find3D label names). PartNet's leaf paths are names from its fixed label
+lists and kept as they are; every one of them is its own ``part_name``.
 """
 
 from __future__ import annotations

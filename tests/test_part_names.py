@@ -47,6 +47,14 @@ def test_part_name(raw, expected):
     assert part_name(raw) == expected
 
 
+def test_every_partnet_leaf_path_is_its_own_part_name():
+    """PartNet's source keeps leaf paths as they are (they are the label lists' names); the
+    rule agrees with every one of the bundled label lists, so no PartNet name escapes it."""
+    paths = read_vocabulary(VocabularySpec.parse("partnet"))["path"].to_list()
+    assert len(paths) > 200
+    assert [path for path in paths if part_name(path) != path] == []
+
+
 def test_shards_vocabulary_merges_instances_and_drops_made_up_names(tmp_path):
     """Shards written before names went through the rule still give clean names."""
     names = [["leg_1", "leg_2", "seat", "geometry_0"], ["leg", "17_34ea"], ["21"]]

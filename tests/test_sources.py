@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -99,6 +100,26 @@ def test_find3d_class_from_folder_and_labels_shifted(datasets):
     assert record.cloud is not None and record.part_names == ("body", "handle")
     assert set(record.cloud.point_part.tolist()) == {0, 1}
     assert record.cloud.colors is not None and record.cloud.normals is not None
+
+
+def test_find3d_instance_labels_share_a_part_and_made_up_names_are_unlabeled(tmp_path):
+    """Labels 1..5 named leg_1, seat, leg_2, geometry_0, 21: parts leg and seat (in order of
+    their first label), the last two labels' points unlabeled and warned about."""
+    shape = sample_data.write_find3d(tmp_path, "seenclass", "stool_0001", sample_data.chair(), 600)
+    label_map = {"1": "leg_1", "2": "seat", "3": "leg_2", "4": "geometry_0", "5": "21"}
+    (shape / "label_map.json").write_text(json.dumps(label_map))
+    labels = np.arange(600, dtype=np.int64) % 6  # 0 (unlabeled) and every label
+    np.save(shape / "labels.npy", labels)
+    source = SOURCES["find3d"]()
+    (found,) = source.discover(str(shape))
+    record = source.load(found)
+    assert record.part_names == ("leg", "seat")
+    expected = np.array([-1, 0, 1, 0, -1, -1])[labels]
+    np.testing.assert_array_equal(record.cloud.point_part, expected)
+    assert [w.split(": ", 1)[1] for w in record.warnings] == [
+        "label 4 ('geometry_0') names no part; points unlabeled",
+        "label 5 ('21') names no part; points unlabeled",
+    ]
 
 
 def test_glb_source_reads_folders_globs_and_csv_lists(datasets, tmp_path):

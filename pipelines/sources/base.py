@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import abc
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from featurizers.names import escape_invalid_text, is_valid_text
-from featurizers.shapes import ShapeRecord
+from featurizers.shapes import UNLABELED, ShapeRecord
 from pipelines.sources import files
 
 
@@ -126,3 +127,18 @@ def path_warnings(source_input: SourceInput) -> list[str]:
     warnings: list[str] = []
     valid_text(source_input.uri, "path", warnings)
     return warnings
+
+
+def number_parts(names: Sequence[str | None]) -> tuple[tuple[str, ...], list[int]]:
+    """Number the parts a shape's pieces (or labels) name.
+
+    Args:
+        names: the part name of each piece, None for a piece that names no part.
+
+    Returns:
+        The part names in order of first occurrence, and each piece's part index
+        (``UNLABELED`` for None): pieces of one name (instances) share one index.
+    """
+    part_names = tuple(dict.fromkeys(name for name in names if name is not None))
+    index = {name: k for k, name in enumerate(part_names)}
+    return part_names, [UNLABELED if name is None else index[name] for name in names]

@@ -2,6 +2,12 @@
 ``points5000.pcd`` (points, normals, colors), ``label_map.json`` (``"1".."k"`` -> part name)
 and ``labels.npy`` (per-point label, 0 = unlabeled).
 
+Label names become part names by ``featurizers.names.part_name``, as node names of mesh
+files do: labels naming instances of one part (``leg_1``, ``leg_2``) share that part's
+index (parts numbered in the order of their first label), and a label whose name is only
+random or positional (``geometry_0``, ``21``) leaves its points unlabeled (with a record
+warning).
+
 The shapes are point clouds: sampling subsamples (or pads) them to N points, and
 ``face_index`` holds the index of the source point each sample came from.
 """
@@ -12,13 +18,14 @@ import io
 
 import numpy as np
 
-from featurizers.names import escape_invalid_text
-from featurizers.shapes import PointCloud, ShapeRecord
+from featurizers.names import escape_invalid_text, part_name
+from featurizers.shapes import UNLABELED, PointCloud, ShapeRecord
 from pipelines.sources import files
 from pipelines.sources.base import (
     Source,
     SourceError,
     SourceInput,
+    number_parts,
     path_warnings,
     read_file,
     read_json,
@@ -38,7 +45,7 @@ def class_name(folder_name: str) -> str:
 
 
 def read_label_map(path: str, warnings: list[str]) -> list[str]:
-    """Part names of labels 1..k from a ``label_map.json`` (invalid text escaped, warned).
+    """Raw names of labels 1..k from a ``label_map.json`` (invalid text escaped, warned).
 
     Raises:
         SourceError: not an object of ``"1".."k"`` -> name.
@@ -50,6 +57,28 @@ def read_label_map(path: str, warnings: list[str]) -> list[str]:
     if sorted(label_map) != sorted(keys):
         raise SourceError(f"{path}: keys must be 1..{len(keys)}, got {sorted(label_map)}")
     return [valid_text(label_map[key], f"part name in {path}", warnings) for key in keys]
+
+
+def label_parts(
+    label_names: list[str], where: str, warnings: list[str]
+) -> tuple[tuple[str, ...], np.ndarray]:
+    """The parts labels 1..k name (``part_name`` of each label's name).
+
+    Args:
+        label_names: the raw names of labels 1..k.
+        where: the label map, named in warnings.
+        warnings: receives a one-line warning for each label that names no part.
+
+    Returns:
+        (part names, (k + 1,) int16 part index of every label 0..k): labels of one part
+        share its index; label 0 and labels naming no part map to ``UNLABELED``.
+    """
+    names = [part_name(name) for name in label_names]
+    for label, (raw, name) in enumerate(zip(label_names, names, strict=True), start=1):
+        if name is None:
+            warnings.append(f"{where}: label {label} ({raw!r}) names no part; points unlabeled")
+    part_names, parts = number_parts(names)
+    return part_names, np.array([UNLABELED, *parts], dtype=np.int16)
 
 
 def read_labels(path: str) -> np.ndarray:
@@ -98,25 +127,27 @@ class Find3DSource(Source):
             cloud = parse_pcd(pcd_bytes, points_path)
         except ValueError as exc:
             raise SourceError(str(exc)) from exc
-        part_names = read_label_map(files.join(folder, LABEL_MAP_FILE), warnings)
+        label_map_path = files.join(folder, LABEL_MAP_FILE)
+        label_names = read_label_map(label_map_path, warnings)
         labels = read_labels(labels_path)
         if len(labels) != len(cloud["points"]):
             raise SourceError(
                 f"{labels_path}: {len(labels)} labels for {len(cloud['points'])} points"
             )
-        if labels.min(initial=0) < 0 or labels.max(initial=0) > len(part_names):
-            raise SourceError(f"{labels_path}: labels outside 0..{len(part_names)}")
+        if labels.min(initial=0) < 0 or labels.max(initial=0) > len(label_names):
+            raise SourceError(f"{labels_path}: labels outside 0..{len(label_names)}")
+        part_names, label_part = label_parts(label_names, label_map_path, warnings)
         return ShapeRecord(
             shape_id=source_input.shape_id,
             source=self.name,
             category_raw=source_input.category,
-            part_names=tuple(part_names),
+            part_names=part_names,
             mesh_sha256=files.combined_sha256(
                 [files.sha256(pcd_bytes), files.sha256(labels.tobytes())]
             ),
             cloud=PointCloud(
                 points=cloud["points"],
-                point_part=(labels.astype(np.int16) - 1),
+                point_part=label_part[labels],
                 normals=cloud.get("normals"),
                 colors=cloud.get("colors"),
             ),

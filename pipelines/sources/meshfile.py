@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from featurizers.names import part_name
 from featurizers.shapes import UNLABELED, MeshPiece, ShapeRecord
-from pipelines.sources.base import SourceError, SourceInput, path_warnings, valid_text
+from pipelines.sources.base import (
+    SourceError,
+    SourceInput,
+    number_parts,
+    path_warnings,
+    valid_text,
+)
 from pipelines.sources.meshes import load_mesh_file
 
 
@@ -41,18 +47,17 @@ def mesh_file_record(
         )
         for named in loaded.meshes
     ]
-    part_names = list(dict.fromkeys(name for name in names if name is not None))
+    part_names, parts = number_parts(names)
     if not labeled and len(part_names) < 2:
-        part_names, names = [], [None] * len(names)
+        part_names, parts = (), [UNLABELED] * len(parts)
     pieces = tuple(
-        MeshPiece(named.mesh, UNLABELED if name is None else part_names.index(name))
-        for named, name in zip(loaded.meshes, names, strict=True)
+        MeshPiece(named.mesh, part) for named, part in zip(loaded.meshes, parts, strict=True)
     )
     return ShapeRecord(
         shape_id=source_input.shape_id,
         source=source,
         category_raw=category,
-        part_names=tuple(part_names),
+        part_names=part_names,
         mesh_sha256=loaded.sha256,
         pieces=pieces,
         uri=source_input.uri,

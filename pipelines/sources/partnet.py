@@ -24,6 +24,7 @@ from pipelines.sources.base import (
     SourceError,
     SourceInput,
     check_file,
+    number_parts,
     path_warnings,
     read_json,
     valid_text,
@@ -89,14 +90,15 @@ class PartNetSource(Source):
             raise SourceError(f"{result_path}: expected a list holding one root node")
 
         objs_folder = files.join(folder, "objs")
-        part_names: list[str] = []
+        where = f"part name in {result_path}"
+        leaves = [
+            (valid_text(raw_path, where, warnings), stems)
+            for raw_path, stems in leaf_paths(tree[0], result_path)
+        ]
+        part_names, parts = number_parts([path for path, _ in leaves])
         pieces: list[MeshPiece] = []
         digests: list[str] = []
-        for raw_path, stems in leaf_paths(tree[0], result_path):
-            path = valid_text(raw_path, f"part name in {result_path}", warnings)
-            if path not in part_names:
-                part_names.append(path)
-            part = part_names.index(path)
+        for (path, stems), part in zip(leaves, parts, strict=True):
             for stem in stems:
                 obj = self._obj_path(objs_folder, stem, path, result_path)
                 check_file(obj, f"{result_path}: leaf {path!r}")
@@ -116,7 +118,7 @@ class PartNetSource(Source):
             shape_id=source_input.shape_id,
             source=self.name,
             category_raw=category,
-            part_names=tuple(part_names),
+            part_names=part_names,
             mesh_sha256=files.combined_sha256(digests),
             pieces=tuple(pieces),
             uri=folder,
