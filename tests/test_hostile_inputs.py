@@ -4,6 +4,8 @@ good shape of the same run is written."""
 
 from __future__ import annotations
 
+import os
+
 import polars as pl
 import pytest
 
@@ -11,7 +13,7 @@ import beam_runner
 from pipelines.sample_data import mug, write_find3d, write_glb, write_partnet
 from pipelines.sources import SOURCES, SourceError
 from schemas.reader import ShardReader
-from tests.dataset_fixtures import HOSTILE, INVALID_TEXT
+from tests.dataset_fixtures import HOSTILE, INVALID_TEXT, NOT_UTF8
 
 
 def run_features(source: str, location: str, output: str) -> int:
@@ -149,3 +151,33 @@ def test_a_malformed_metadata_csv_is_a_usage_error_before_any_work(tmp_path, cap
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and "metadata.csv: malformed CSV" in error[0]
     assert not (out / "features").exists()
+
+
+def test_3dcompat_model_paths_that_are_no_files_say_what_they_are(run_of):
+    _, folder, _, features = run_of(HOSTILE, "3dcompat")
+    rows = {
+        row["shape_id"]: row["error"]
+        for row in pl.read_parquet(features / "_manifest.parquet").iter_rows(named=True)
+    }
+    models = folder / "models"
+    assert rows["3dcompat/0c_003"] == (
+        f"load: SourceError: {models}/0c_003.gltf is a directory, not a file"
+    )
+    assert rows["3dcompat/0c_004"] == (
+        f"load: SourceError: {models}/0c_004.glb is a dangling symlink (to {models}/0c_999.glb)"
+    )
+
+
+@pytest.mark.parametrize("source", ["3dcompat", "glb"])
+def test_a_model_file_name_that_is_not_utf8_is_one_record_warning(tmp_path, source):
+    models = tmp_path / "models"
+    write_glb(models / "0c_001.glb", mug())
+    with open(os.path.join(os.fsencode(models), b"0c_" + NOT_UTF8 + b".glb"), "wb") as handle:
+        handle.write((models / "0c_001.glb").read_bytes())
+    inputs = SOURCES[source]().discover(str(models))
+    assert [i.shape_id for i in inputs] == [f"{source}/0c_001", f"{source}/0c_caf\\udce9"]
+    good, escaped = (SOURCES[source]().load(i) for i in inputs)
+    assert good.warnings == ()
+    (warning,) = escaped.warnings
+    assert warning == f"path is not valid UTF-8, kept escaped: {models}/0c_caf\\udce9.glb"
+    assert escaped.part_names == good.part_names and len(escaped.pieces) == len(good.pieces)

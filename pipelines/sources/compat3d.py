@@ -12,30 +12,39 @@ from __future__ import annotations
 import json
 from importlib import resources
 
+from featurizers.names import escape_invalid_text
 from featurizers.shapes import ShapeRecord
 from pipelines.sources import files
-from pipelines.sources.base import Source, SourceInput
+from pipelines.sources.base import Source, SourceError, SourceInput, read_json
 from pipelines.sources.meshfile import mesh_file_record
 
 MODEL_EXTENSIONS = (".gltf", ".glb")
 
 
 def read_classes(root: str) -> list[str]:
-    """3DCoMPaT++ class names (index = class code) from ``classes.json`` near ``root``."""
+    """3DCoMPaT++ class names (index = class code) from ``classes.json`` near ``root``.
+
+    Raises:
+        SourceError: the ``classes.json`` found is not a file or not a list of names.
+    """
     for candidate in (
         files.join(root, "classes.json"),
         files.join(files.parent(root), "classes.json"),
     ):
-        if files.FileSystems.exists(candidate):
-            return json.loads(files.read_bytes(candidate))
+        if files.match([candidate]):
+            classes = read_json(candidate)
+            if not isinstance(classes, list) or not all(isinstance(c, str) for c in classes):
+                raise SourceError(f"{candidate}: expected a list of class names")
+            return classes
     bundled = resources.files("pipelines.sources") / "data" / "3dcompat_classes.json"
     return json.loads(bundled.read_text())
 
 
 def class_of(native_id: str, classes: list[str]) -> str:
-    """The class name of a shape id such as ``"00_019"``, "" when its code is unknown."""
+    """The class name of a shape id such as ``"00_019"`` (invalid text escaped), "" when its
+    code is unknown."""
     try:
-        return classes[int(native_id[:2], 16)]
+        return escape_invalid_text(classes[int(native_id[:2], 16)])
     except (ValueError, IndexError):
         return ""
 

@@ -11,7 +11,6 @@ real names (see ``mesh_file_record``).
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import posixpath
 
@@ -23,8 +22,6 @@ from pipelines.sources.base import (
     Source,
     SourceError,
     SourceInput,
-    check_file,
-    path_warnings,
     read_file,
 )
 from pipelines.sources.meshfile import mesh_file_record
@@ -95,9 +92,4 @@ class GenericMeshSource(Source):
             raise SourceError(
                 f"{source_input.uri}: not a mesh file ({', '.join(files.MESH_EXTENSIONS)})"
             )
-        check_file(source_input.uri)
-        record = mesh_file_record(source_input, self.name, source_input.category, labeled=False)
-        warnings = path_warnings(source_input)
-        if not warnings:
-            return record
-        return dataclasses.replace(record, warnings=(*warnings, *record.warnings))
+        return mesh_file_record(source_input, self.name, source_input.category, labeled=False)

@@ -34,6 +34,11 @@ def mesh_file_record(
         labeled: whether the names are part annotations (3DCoMPaT++). Otherwise (any
             asset) they name parts only when they name at least two different parts: one
             name over a whole asset is its title, not a segmentation.
+
+    Raises:
+        SourceError: the file is a folder, a dangling symlink or missing (``base.check_file``,
+            through ``load_mesh_file``), or unreadable, or holds no triangle mesh. A path that
+            is not valid UTF-8 is no error: it is a record warning (``base.path_warnings``).
     """
     loaded = load_mesh_file(source_input.uri)
     if not loaded.meshes:
