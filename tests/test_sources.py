@@ -68,7 +68,7 @@ def test_partnet_objs_are_read_as_mesh_files_with_their_warnings(tmp_path):
     assert record.part_names == ("mug/body", "mug/handle")
     assert [p.part for p in record.pieces] == [0, 1, 1]
     (warning,) = record.warnings
-    assert "new-0.obj: 'gone.mtl' not loaded (missing file" in warning
+    assert "new-0.obj: material library 'gone.mtl' not loaded (missing file" in warning
     handle.write_text("v 0 0 0\nv 1 0 0\n")
     with pytest.raises(SourceError, match=r"leaf 'mug/handle' references .*new-1\.obj, which"):
         source.load(found)

@@ -69,4 +69,4 @@ class Compat3DSource(Source):
         )
 
     def load(self, source_input: SourceInput) -> ShapeRecord:
-        return mesh_file_record(source_input, self.name, source_input.category, labeled=True)
+        return mesh_file_record(source_input, self.name, labeled=True)

@@ -221,6 +221,14 @@ class FileSystemsResolver(trimesh.resolvers.Resolver):
     def keys(self) -> list[str]:
         return list(self.read)
 
+    def texture_problem(self, key: str) -> str | None:
+        """Why the side file ``key`` gives no texture: why it could not be read, or why it
+        does not open as an image (``image_problem``); None when it opens or was not asked
+        for."""
+        if key in self.read:
+            return image_problem(self.read[key])
+        return self.failed.get(key)
+
     def sha256(self, data: bytes) -> str:
         """SHA-256 of ``data`` (the mesh file) followed by the side files read, by name."""
         digest = hashlib.sha256(data)
@@ -262,6 +270,12 @@ def image_problem(data: bytes) -> str | None:
     except Exception as exc:  # PIL raises many types, DecompressionBombError included
         return f"{type(exc).__name__}: {' '.join(str(exc).split())}"
     return None
+
+
+def lost_side_file(path: str, what: str, problem: str) -> str:
+    """The one-line warning for a side file of the mesh file ``path`` that was not loaded
+    (``what``: ``"texture 'wood.png'"``); the shape renders without it."""
+    return f"{path}: {what} not loaded ({problem}); rendered without it"
 
 
 def combined_sha256(digests: list[str]) -> str:

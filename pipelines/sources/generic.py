@@ -92,4 +92,4 @@ class GenericMeshSource(Source):
             raise SourceError(
                 f"{source_input.uri}: not a mesh file ({', '.join(files.MESH_EXTENSIONS)})"
             )
-        return mesh_file_record(source_input, self.name, source_input.category, labeled=False)
+        return mesh_file_record(source_input, self.name, labeled=False)

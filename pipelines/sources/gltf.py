@@ -401,9 +401,7 @@ def _image_warnings(
         uri, view = image.get("uri"), image.get("bufferView")
         if isinstance(uri, str) and "base64," not in uri:
             what = f"texture image {uri!r}"
-            problem = resolver.failed.get(uri)
-            if uri in resolver.read:
-                problem = files.image_problem(resolver.read[uri])
+            problem = resolver.texture_problem(uri)
         elif isinstance(uri, str):
             what = f"texture image {index} (embedded)"
             try:
@@ -414,7 +412,7 @@ def _image_warnings(
             what = f"texture image {index} (embedded)"
             problem = _embedded_image_problem(document, view, buffers)
         if problem:
-            warnings.append(f"{document.path}: {what} not loaded ({problem}); rendered without it")
+            warnings.append(files.lost_side_file(document.path, what, problem))
     return warnings
 
 

@@ -14,9 +14,7 @@ from pipelines.sources.base import (
 from pipelines.sources.meshes import load_mesh_file
 
 
-def mesh_file_record(
-    source_input: SourceInput, source: str, category: str, *, labeled: bool
-) -> ShapeRecord:
+def mesh_file_record(source_input: SourceInput, source: str, *, labeled: bool) -> ShapeRecord:
     """Read one mesh file into a record, its named meshes becoming parts.
 
     A mesh's part is the first of its raw names (glTF node, mesh, then ancestor nodes;
@@ -28,9 +26,8 @@ def mesh_file_record(
     are not valid text are escaped and reported in the record's warnings.
 
     Args:
-        source_input: the file.
+        source_input: the file, and its raw category.
         source: the source name.
-        category: the raw category.
         labeled: whether the names are part annotations (3DCoMPaT++). Otherwise (any
             asset) they name parts only when they name at least two different parts: one
             name over a whole asset is its title, not a segmentation.
@@ -61,7 +58,7 @@ def mesh_file_record(
     return ShapeRecord(
         shape_id=source_input.shape_id,
         source=source,
-        category_raw=category,
+        category_raw=source_input.category,
         part_names=part_names,
         mesh_sha256=loaded.sha256,
         pieces=pieces,

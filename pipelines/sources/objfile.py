@@ -72,12 +72,12 @@ def read_obj(
 
 def _side_file_warnings(path: str, resolver: files.FileSystemsResolver) -> list[str]:
     """A warning for every material library or texture that could not be read or opened."""
-    warnings = [
-        f"{path}: {key!r} not loaded ({reason}); rendered without it"
-        for key, reason in sorted(resolver.failed.items())
-    ]
-    for key, data in sorted(resolver.read.items()):
-        problem = None if key.lower().endswith(".mtl") else files.image_problem(data)
+    warnings = []
+    for key in sorted({*resolver.read, *resolver.failed}):
+        if key.lower().endswith(".mtl"):
+            what, problem = "material library", resolver.failed.get(key)
+        else:
+            what, problem = "texture", resolver.texture_problem(key)
         if problem:
-            warnings.append(f"{path}: texture {key!r} not loaded ({problem}); rendered without it")
+            warnings.append(files.lost_side_file(path, f"{what} {key!r}", problem))
     return warnings

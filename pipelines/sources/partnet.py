@@ -105,7 +105,8 @@ class PartNetSource(Source):
                 loaded = load_mesh_file(obj)
                 if not loaded.meshes:
                     raise SourceError(
-                        f"{result_path}: leaf {path!r} references {obj}, which holds no triangles"
+                        f"{result_path}: leaf {path!r} references {obj},"
+                        " which holds no triangle mesh"
                     )
                 digests.append(loaded.sha256)
                 warnings.extend(loaded.warnings)
