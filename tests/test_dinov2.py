@@ -68,6 +68,7 @@ def test_input_size_is_the_nearest_patch_multiple():
     assert [input_size(s) for s in (448, 224, 500, 5)] == [448, 224, 504, 14]
 
 
+@pytest.mark.gpu_extra
 def test_dali_and_torch_preprocessing_agree():
     pytest.importorskip("nvidia.dali")
     dali = ViewPreprocessor(112, "cpu")
@@ -82,7 +83,7 @@ def test_dali_and_torch_preprocessing_agree():
 
 def test_torch_fallback_when_dali_is_missing(monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "nvidia.dali", None)  # import raises ImportError
-    with caplog.at_level(logging.WARNING, logger="featurizers.dinov2"):
+    with caplog.at_level(logging.INFO, logger="featurizers.dinov2"):
         preprocess = ViewPreprocessor(112, "cpu")
     assert preprocess.backend == "torch"
     assert "DALI unavailable" in caplog.text
