@@ -18,7 +18,8 @@
 #   * Python packages: apache-beam, trimesh, moderngl (+glcontext), polars (+polars-runtime-32)
 #     and their missing dependencies (fastavro, cryptography, cffi, pycparser, zstandard,
 #     beartype, pymongo, dnspython, pytz, httplib2, jsonpickle, objsize, fasteners,
-#     proto-plus, rtree), as cp312 manylinux x86_64 wheels. Unpacked, stripped and packed
+#     proto-plus, rtree; protobuf too, so that Beam gets the major version it was built
+#     for), as cp312 manylinux x86_64 wheels of the versions installed on the dev machine. Unpacked, stripped and packed
 #     into .gpu-carry/site.tar.xz (~40 MiB; the wheels themselves are ~90 MiB, over the
 #     64 MiB carry limit); this script unpacks it into /tmp/partbank-site (PYTHONPATH).
 #   * NVIDIA DALI is NOT carried (hundreds of MB): DINOv2 preprocessing runs as torch ops
@@ -30,7 +31,7 @@
 # machine), right before the GPU call:
 #     bash benchmarks/gpu_prepare.sh
 # then run, in one call of the device tool:
-#     run(command="bash benchmarks/gpu_check.sh", carry=[".gpu-carry"], timeout_s=540)
+#     run(command="bash benchmarks/gpu_check.sh", carry=[".gpu-carry"], timeout_s=480)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -131,14 +132,14 @@ part() {
     row "$name" "wall s" "$((SECONDS - start))"
 }
 
-# --- the parts (limits add up to 7 minutes) -------------------------------------------------
+# --- the parts (limits add up to 6.25 minutes) ----------------------------------------------
 part "cuda tests" 90 "pytest" \
     "$PY" -m pytest -p no:cacheprovider -q -rA -m cuda --junitxml="$JUNIT" tests/test_cuda.py
-part "dinov2_lift" 80 "trimesh moderngl apache_beam polars" \
+part "dinov2_lift" 75 "trimesh moderngl apache_beam polars" \
     "$PY" benchmarks/dinov2_lift.py --no-cpu --gpu-shapes 64 --rows "$ROWS"
-part "partfield_forward" 80 "trimesh" \
+part "partfield_forward" 60 "trimesh" \
     "$PY" benchmarks/partfield_forward.py --no-cpu --rows "$ROWS"
-part "features pipeline" 170 "apache_beam trimesh moderngl polars" \
+part "features pipeline" 150 "apache_beam trimesh moderngl polars" \
     "$PY" benchmarks/features_sampling.py --shapes 64 --no-stages --rows "$ROWS" -- \
     --featurizers rgb,dinov2,partfield --models random-init --device cuda
 

@@ -13,7 +13,7 @@
 # alone is far over the limit), so the GPU run uses the torch-ops preprocessing.
 #
 #     bash benchmarks/gpu_prepare.sh
-#     then: run(command="bash benchmarks/gpu_check.sh", carry=[".gpu-carry"], timeout_s=540)
+#     then: run(command="bash benchmarks/gpu_check.sh", carry=[".gpu-carry"], timeout_s=480)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,7 +22,7 @@ LIMIT_BYTES=$((64 * 1024 * 1024))
 # Not on the GPU machine (device README's package list): the pipeline's own needs and theirs.
 PACKAGES=(
     apache-beam fastavro cryptography cffi pycparser zstandard beartype pymongo dnspython pytz
-    httplib2 jsonpickle objsize fasteners proto-plus
+    httplib2 jsonpickle objsize fasteners proto-plus protobuf
     trimesh rtree moderngl glcontext polars polars-runtime-32
 )
 GL_PACKAGES=(libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2)
@@ -94,4 +94,4 @@ if [ "$total" -gt "$LIMIT_BYTES" ]; then
     echo "gpu_prepare: over the 64 MiB limit: drop a package from PACKAGES" >&2
     exit 1
 fi
-echo 'ready: run(command="bash benchmarks/gpu_check.sh", carry=[".gpu-carry"], timeout_s=540)'
+echo 'ready: run(command="bash benchmarks/gpu_check.sh", carry=[".gpu-carry"], timeout_s=480)'

@@ -44,7 +44,8 @@ def need(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as error:
-        pytest.skip(f"{error.name} not installed (needed by {module})")
+        missing = module if module.startswith(f"{error.name}.") else error.name
+        pytest.skip(f"{missing} not installed (needed by {module})")
 
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
