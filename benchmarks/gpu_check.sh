@@ -44,51 +44,9 @@ REPORT=${OUT:-$WORK}
 PARTS=("cuda tests" "dinov2_lift" "partfield_forward" "features pipeline")
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 touch "$ROWS"
-if [ -n "${OUT:-}" ]; then  # the device tool brings $OUT back: keep the whole log there
-    exec > >(tee "$OUT/gpu_check.log") 2>&1
-fi
 
-row() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$ROWS"; }
-
-print_table() {
-    echo
-    echo "## partbank GPU check ($(date -u '+%Y-%m-%d %H:%M UTC'), ${SECONDS} s)"
-    "$PY" benchmarks/gpu_table.py "$ROWS" --junit "$JUNIT" | tee "$REPORT/gpu_table.md"
-}
-
-# --- a CUDA device, or nothing to run -----------------------------------------------------
-probe='import torch; assert torch.cuda.is_available(); print(torch.cuda.get_device_name())'
-if ! gpu=$("$PY" -c "$probe" 2>/dev/null); then
-    echo "gpu_check: no CUDA device (torch.cuda.is_available() is false): nothing run"
-    for part in "${PARTS[@]}"; do row "$part" "-" "not run: no CUDA device"; done
-    print_table
-    exit 0
-fi
-driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
-row "machine" "GPU" "$gpu (driver ${driver:-?})"
-row "machine" "python / torch" "$("$PY" -c 'import sys, torch; print(sys.version.split()[0], "/", torch.__version__)')"
-
-# --- what was carried ---------------------------------------------------------------------
-if [ -d "$CARRY/gl" ] && ! { ldconfig -p | grep -q 'libEGL\.so\.1 ' && ldconfig -p | grep -q 'libGL\.so\.1 '; }; then
-    for deb in "$CARRY"/gl/*.deb; do dpkg -x "$deb" /; done
-    ldconfig
-    row "setup" "GL loaders" "unpacked from $CARRY/gl"
-fi
-nvidia_egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
-if [ -z "${__EGL_VENDOR_LIBRARY_FILENAMES:-}" ] && [ -f "$nvidia_egl" ]; then
-    export __EGL_VENDOR_LIBRARY_FILENAMES=$nvidia_egl
-fi
-if [ -f "$CARRY/site.tar.xz" ]; then
-    site=/tmp/partbank-site
-    rm -rf "$site" && mkdir -p "$site"
-    "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="data")' \
-        "$CARRY/site.tar.xz" "$site"
-    export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
-    row "setup" "carried packages" "unpacked into $site"
-else
-    row "setup" "carried packages" "none ($CARRY/site.tar.xz missing: run benchmarks/gpu_prepare.sh)"
-fi
-versions='
+CUDA_PROBE='import torch; assert torch.cuda.is_available(); print(torch.cuda.get_device_name())'
+VERSIONS='
 import importlib.metadata as m
 
 def version(name):
@@ -103,7 +61,42 @@ for label, names in (("apache-beam", ["apache-beam"]), ("trimesh", ["trimesh"]),
     found = [f"{version(n)}" + ("" if n == label else f" ({n})") for n in names if version(n)]
     print(label, found[0] if found else "not installed", sep="\t")
 '
-"$PY" -c "$versions" | while IFS=$'\t' read -r name version; do row "package" "$name" "$version"; done
+
+row() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$ROWS"; }
+
+print_table() {
+    echo
+    echo "## partbank GPU check ($(date -u '+%Y-%m-%d %H:%M UTC'), ${SECONDS} s)"
+    "$PY" benchmarks/gpu_table.py "$ROWS" --junit "$JUNIT" | tee "$REPORT/gpu_table.md"
+}
+
+# The GL loaders, the NVIDIA EGL vendor and the carried Python packages.
+set_up() {
+    local libraries site=/tmp/partbank-site
+    libraries=$(ldconfig -p)
+    if [ -d "$CARRY/gl" ] && ! { grep -q 'libEGL\.so\.1 ' <<<"$libraries" &&
+        grep -q 'libGL\.so\.1 ' <<<"$libraries"; }; then
+        for deb in "$CARRY"/gl/*.deb; do dpkg -x "$deb" /; done
+        ldconfig
+        row "setup" "GL loaders" "unpacked from $CARRY/gl"
+    fi
+    local nvidia_egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
+    if [ -z "${__EGL_VENDOR_LIBRARY_FILENAMES:-}" ] && [ -f "$nvidia_egl" ]; then
+        export __EGL_VENDOR_LIBRARY_FILENAMES=$nvidia_egl
+    fi
+    if [ -f "$CARRY/site.tar.xz" ]; then
+        rm -rf "$site" && mkdir -p "$site"
+        "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="data")' \
+            "$CARRY/site.tar.xz" "$site"
+        export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
+        row "setup" "carried packages" "unpacked into $site"
+    else
+        row "setup" "carried packages" "none ($CARRY/site.tar.xz missing: run benchmarks/gpu_prepare.sh)"
+    fi
+    "$PY" -c "$VERSIONS" | while IFS=$'\t' read -r name version; do
+        row "package" "$name" "$version"
+    done
+}
 
 missing() {  # the first of the given modules that does not import, or nothing
     for module in "$@"; do
@@ -132,15 +125,34 @@ part() {
     row "$name" "wall s" "$((SECONDS - start))"
 }
 
-# --- the parts (limits add up to 6.25 minutes) ----------------------------------------------
-part "cuda tests" 90 "pytest" \
-    "$PY" -m pytest -p no:cacheprovider -q -rA -m cuda --junitxml="$JUNIT" tests/test_cuda.py
-part "dinov2_lift" 75 "trimesh moderngl apache_beam polars" \
-    "$PY" benchmarks/dinov2_lift.py --no-cpu --gpu-shapes 64 --rows "$ROWS"
-part "partfield_forward" 60 "trimesh" \
-    "$PY" benchmarks/partfield_forward.py --no-cpu --rows "$ROWS"
-part "features pipeline" 150 "apache_beam trimesh moderngl polars" \
-    "$PY" benchmarks/features_sampling.py --shapes 64 --no-stages --rows "$ROWS" -- \
-    --featurizers rgb,dinov2,partfield --models random-init --device cuda
+main() {
+    local gpu driver
+    if ! gpu=$("$PY" -c "$CUDA_PROBE" 2>/dev/null); then
+        echo "gpu_check: no CUDA device (torch.cuda.is_available() is false): nothing run"
+        for name in "${PARTS[@]}"; do row "$name" "-" "not run: no CUDA device"; done
+        print_table
+        return 0
+    fi
+    driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -1)
+    row "machine" "GPU" "$gpu (driver ${driver:-?})"
+    row "machine" "python / torch" \
+        "$("$PY" -c 'import sys, torch; print(sys.version.split()[0], "/", torch.__version__)')"
+    set_up
+    # the parts' limits add up to 6.25 minutes
+    part "cuda tests" 90 "pytest" \
+        "$PY" -m pytest -p no:cacheprovider -q -rA -m cuda --junitxml="$JUNIT" tests/test_cuda.py
+    part "dinov2_lift" 75 "trimesh moderngl apache_beam polars" \
+        "$PY" benchmarks/dinov2_lift.py --no-cpu --gpu-shapes 64 --rows "$ROWS"
+    part "partfield_forward" 60 "trimesh" \
+        "$PY" benchmarks/partfield_forward.py --no-cpu --rows "$ROWS"
+    part "features pipeline" 150 "apache_beam trimesh moderngl polars" \
+        "$PY" benchmarks/features_sampling.py --shapes 64 --no-stages --rows "$ROWS" -- \
+        --featurizers rgb,dinov2,partfield --models random-init --device cuda
+    print_table
+}
 
-print_table
+if [ -n "${OUT:-}" ]; then  # the device tool brings $OUT back: keep the whole log there
+    main 2>&1 | tee "$OUT/gpu_check.log"
+else
+    main
+fi
