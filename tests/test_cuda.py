@@ -44,8 +44,9 @@ def need(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as error:
-        missing = module if module.startswith(f"{error.name}.") else error.name
-        pytest.skip(f"{missing} not installed (needed by {module})")
+        if module == error.name or module.startswith(f"{error.name}."):
+            pytest.skip(f"{module} not installed")
+        pytest.skip(f"{error.name} not installed (needed by {module})")
 
 
 def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
