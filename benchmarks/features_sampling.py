@@ -53,10 +53,8 @@ def stage_timings(repeats: int) -> None:
             t1 = time.perf_counter()
             points = sample_shape(record)
             t2 = time.perf_counter()
-            _, (_, _, row) = next(
-                to_row.process(SampledShape(ShapeTask(0, source_input), record, points))
-            )
-            pq.write_table(shard_table([row], schema), io.BytesIO(), compression="zstd")
+            _, item = next(to_row.process(SampledShape(ShapeTask(0, source_input), record, points)))
+            pq.write_table(shard_table([item.row], schema), io.BytesIO(), compression="zstd")
             t3 = time.perf_counter()
             load, sample, write = load + t1 - t0, sample + t2 - t1, write + t3 - t2
     count = repeats * len(inputs)
