@@ -15,15 +15,16 @@
 # What the GPU machine lacks, and how it travels (device README: torch with CUDA,
 # transformers, pyarrow, numpy, scipy, pillow, grpcio, protobuf, pytest are there; nothing
 # can be downloaded there):
-#   * Python packages: apache-beam, trimesh, moderngl (+glcontext), polars (+polars-runtime-32)
-#     and their missing dependencies (fastavro, cryptography, cffi, pycparser, zstandard,
-#     beartype, pymongo, dnspython, pytz, httplib2, jsonpickle, objsize, fasteners,
-#     proto-plus, rtree; protobuf too, so that Beam gets the major version it was built
-#     for), as cp312 manylinux x86_64 wheels of the versions installed on the dev machine. Unpacked, stripped and packed
-#     into .gpu-carry/site.tar.xz (~40 MiB; the wheels themselves are ~90 MiB, over the
-#     64 MiB carry limit); this script unpacks it into /tmp/partbank-site (PYTHONPATH).
-#   * NVIDIA DALI is NOT carried (hundreds of MB): DINOv2 preprocessing runs as torch ops
-#     there and the DALI test reports "skipped: nvidia.dali not installed".
+#   * Python packages: apache-beam, trimesh, moderngl (+glcontext), polars
+#     (+polars-runtime-32) and their missing dependencies (fastavro, cryptography, cffi,
+#     pycparser, zstandard, beartype, pymongo, dnspython, pytz, httplib2, jsonpickle,
+#     objsize, fasteners, proto-plus, rtree; protobuf too, so that Beam gets the major
+#     version it was built for): cp312 manylinux x86_64 wheels of the versions installed on
+#     the dev machine (~90 MiB, over the 64 MiB carry limit), unpacked, native libraries
+#     stripped, packed into .gpu-carry/site.tar.xz (~41 MiB); this script unpacks it into
+#     /tmp/partbank-site and puts that first on PYTHONPATH.
+#   * NVIDIA DALI is NOT carried (its wheel is 425 MB): DINOv2 preprocessing runs as torch
+#     ops there and the DALI test reports "skipped: nvidia.dali not installed".
 #   * the GL loaders (libEGL.so.1, libGL.so.1 of glvnd) as Debian packages in .gpu-carry/gl/,
 #     unpacked into / only when the machine lacks them;
 #   * .gpu-carry/llvmpipe_renders.npz: the llvmpipe side of the EGL test, rendered here.
@@ -86,12 +87,13 @@ set_up() {
     fi
     if [ -f "$CARRY/site.tar.xz" ]; then
         rm -rf "$site" && mkdir -p "$site"
-        "$PY" -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="data")' \
-            "$CARRY/site.tar.xz" "$site"
+        "$PY" -c 'import sys, tarfile
+tarfile.open(sys.argv[1]).extractall(sys.argv[2], filter="data")' "$CARRY/site.tar.xz" "$site"
         export PYTHONPATH=$site${PYTHONPATH:+:$PYTHONPATH}
         row "setup" "carried packages" "unpacked into $site"
     else
-        row "setup" "carried packages" "none ($CARRY/site.tar.xz missing: run benchmarks/gpu_prepare.sh)"
+        row "setup" "carried packages" \
+            "none ($CARRY/site.tar.xz missing: run benchmarks/gpu_prepare.sh)"
     fi
     "$PY" -c "$VERSIONS" | while IFS=$'\t' read -r name version; do
         row "package" "$name" "$version"
@@ -120,7 +122,8 @@ part() {
     if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
         row "$name" "-" "timed out after ${limit} s"
     elif [ "$rc" -ne 0 ] && ! { [ "$name" = "cuda tests" ] && [ "$rc" -eq 1 ]; }; then
-        row "$name" "-" "failed (exit $rc): $(grep -v '^\s*$' "$WORK/part.log" | tail -1 | cut -c1-160)"
+        row "$name" "-" \
+            "failed (exit $rc): $(grep -v '^\s*$' "$WORK/part.log" | tail -1 | cut -c1-160)"
     fi
     row "$name" "wall s" "$((SECONDS - start))"
 }
