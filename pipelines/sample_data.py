@@ -183,14 +183,18 @@ def scene_of(pieces: Sequence[NamedPiece], textured: Sequence[str] = ()) -> trim
 def write_gltf(path: Path, pieces: Sequence[NamedPiece], textured: Sequence[str] = ()) -> Path:
     """Write a ``.gltf`` (+ buffers, textures) whose node names are the part names.
 
-    Repeated parts (four legs) get repeated node names, as in 3DCoMPaT++.
+    Nodes are numbered per part as in 3DCoMPaT++ (``leg_01`` ... ``leg_04``, ``seat_01``):
+    instances of one part, which the reader folds back into one part.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     exported = scene_of(pieces, textured).export(file_type="gltf", merge_buffers=True)
     document = json.loads(exported.pop("model.gltf"))
+    instances: dict[str, int] = {}
     for node in document["nodes"]:
         if "name" in node:
-            node["name"] = re.sub(r"_\d+$", "", node["name"])
+            part = re.sub(r"_\d+$", "", node["name"])
+            instances[part] = instances.get(part, 0) + 1
+            node["name"] = f"{part}_{instances[part]:02d}"
     renamed = {key: f"{path.stem}_{key}" for key in exported}
     for buffer in document.get("buffers", []):
         buffer["uri"] = renamed[buffer["uri"]]
