@@ -31,7 +31,7 @@ import beam_runner
 from benchmarks.figures import add_rows_option, append_rows
 from featurizers.sampling import sample_shape
 from pipelines import sample_data
-from pipelines.shapes import SampledShape, ShapeTask, ToShardRow
+from pipelines.stages import SampledShape, ShapeTask, ToShardRow
 from pipelines.sources import SOURCES
 from schemas.features import features_schema, shard_table
 

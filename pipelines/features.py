@@ -352,7 +352,7 @@ class FeaturesPipeline(beam.PTransform):
         from featurizers.cameras import orbit_rig
         from pipelines.featurize import Dinov2Features, PartFieldFeatures, RenderViews
         from pipelines.inference import Dinov2ModelHandler, PartFieldModelHandler
-        from pipelines.shapes import FAILED, GuardedStep, ShapeTask, ToShardRow, load_and_sample
+        from pipelines.stages import FAILED, GuardedStep, ShapeTask, ToShardRow, load_and_sample
         from pipelines.sinks import WriteShardFile
         from schemas.features import features_schema, shard_table
 
@@ -508,7 +508,7 @@ def run(options: PipelineOptions) -> int:
     import polars as pl
 
     from featurizers.rendering import gl_renderer
-    from pipelines.shapes import UNRESOLVED_NAMES
+    from pipelines.stages import UNRESOLVED_NAMES
 
     manifest = pl.read_parquet(FileSystems.join(config.features_dir, MANIFEST_FILE))
     ok = manifest.filter(pl.col("status") == "ok")

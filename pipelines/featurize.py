@@ -29,7 +29,7 @@ from pipelines.inference import (
     PartFieldModelHandler,
     ShapeBatchModelHandler,
 )
-from pipelines.shapes import FAILED, GuardedStep, SampledShape, ShapeTask
+from pipelines.stages import FAILED, GuardedStep, SampledShape, ShapeTask
 
 
 def with_feature(pair: tuple[SampledShape, PredictionResult], column: str) -> SampledShape:

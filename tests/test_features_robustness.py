@@ -22,7 +22,7 @@ from featurizers.names import is_valid_text
 from featurizers.sampling import sample_shape
 from featurizers.shapes import MeshPiece, ShapeRecord
 from pipelines import sample_data
-from pipelines.shapes import SampledShape, ShapeTask, ToShardRow
+from pipelines.stages import SampledShape, ShapeTask, ToShardRow
 from pipelines.sinks import MANIFEST_FILE, ManifestEntry, WriteShardFile, write_json, write_manifest
 from pipelines.sources import SourceInput
 from schemas.features import features_schema, shard_table
