@@ -1,10 +1,27 @@
-"""Facts every pipeline records in its run file (`features_run.json`, `ontology_run.json`)."""
+"""The run file every pipeline writes (``OUT/features_run.json``, ``OUT/ontology_run.json``).
+
+Both pipelines share one layout: ``pipeline``, ``started_at`` and ``finished_at`` (ISO 8601
+UTC, seconds), ``versions`` (Python's and each package's), ``timings_s`` (seconds per stage
+and ``total``), then the pipeline's own fields.
+"""
 
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 from importlib import metadata
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics.metric import MetricsFilter
+
+from pipelines.sinks import write_json
+
+#: Keys every run file has; a pipeline's own fields may not reuse them.
+COMMON_KEYS = ("pipeline", "started_at", "finished_at", "versions", "timings_s")
 
 
 def package_versions(packages: Iterable[str]) -> dict[str, str | None]:
@@ -16,3 +33,61 @@ def package_versions(packages: Iterable[str]) -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             versions[package] = None
     return versions
+
+
+def iso_utc(seconds: float) -> str:
+    """Seconds since the epoch as ISO 8601 UTC with seconds (``2026-12-03T11:13:26+00:00``)."""
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
+
+
+def stage_timings_s(result: beam.runners.runner.PipelineResult, namespace: str) -> dict[str, float]:
+    """Seconds per stage from a finished run's ``{stage}_ms`` distributions in ``namespace``.
+
+    Each stage's milliseconds are summed over its elements (and workers), so a stage's
+    figure is the work it did, not its wall time. Sorted by stage name.
+    """
+    query = result.metrics().query(MetricsFilter().with_namespace(namespace))
+    totals: dict[str, int] = {}
+    for distribution in query["distributions"]:
+        name = distribution.key.metric.name
+        if name.endswith("_ms") and distribution.committed is not None:
+            stage = name.removesuffix("_ms")
+            totals[stage] = totals.get(stage, 0) + distribution.committed.sum
+    return {stage: round(totals[stage] / 1000, 3) for stage in sorted(totals)}
+
+
+def write_run_summary(
+    output: str,
+    pipeline: str,
+    started_at: float,
+    timings_s: Mapping[str, float],
+    versions: Mapping[str, str | None],
+    **fields: Any,
+) -> dict[str, Any]:
+    """Write ``output/{pipeline}_run.json`` atomically; returns the document written.
+
+    Args:
+        output: the run's ``--output`` folder (local path or URI Beam can write).
+        pipeline: ``features`` or ``ontology``.
+        started_at: when the run started, seconds since the epoch (``time.time()``).
+        timings_s: seconds per stage; ``total`` (start to now) is added here.
+        versions: ``package_versions(...)`` of the packages the run used.
+        **fields: the pipeline's own fields.
+
+    Raises:
+        ValueError: a field reuses one of ``COMMON_KEYS`` or ``timings_s`` has ``total``.
+    """
+    clashes = sorted(set(fields) & set(COMMON_KEYS))
+    if clashes or "total" in timings_s:
+        raise ValueError(f"run summary fields reuse common keys: {clashes or ['total']}")
+    finished_at = time.time()
+    document = {
+        "pipeline": pipeline,
+        "started_at": iso_utc(started_at),
+        "finished_at": iso_utc(finished_at),
+        "versions": dict(versions),
+        "timings_s": {**timings_s, "total": round(finished_at - started_at, 3)},
+        **fields,
+    }
+    write_json(FileSystems.join(output, f"{pipeline}_run.json"), document)
+    return document
