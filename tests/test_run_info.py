@@ -38,7 +38,7 @@ def test_the_run_file_has_the_common_keys_then_the_pipelines_own(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("timings", "fields"), [({"total": 1.0}, {}), ({}, {"pipeline": "x"}), ({}, {"timings_s": {}})]
+    ("timings", "fields"), [({"total": 1.0}, {}), ({}, {"finished_at": "2026-01-01"})]
 )
 def test_a_field_cannot_overwrite_a_common_key(tmp_path, timings, fields):
     with pytest.raises(ValueError, match="common keys"):
