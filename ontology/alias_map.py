@@ -1,6 +1,7 @@
 """Name resolution for inference and the features pipeline: legacy name -> canonical.
 
->>> aliases = AliasMap.load("OUT/ontology")        # or the alias_log.jsonl itself
+>>> aliases = AliasMap.load("OUT/ontology")        # or the alias_log.jsonl itself,
+>>> aliases = AliasMap.load("gs://bucket/OUT")      # or any URI pyarrow's filesystems know
 >>> aliases.resolve_category("StorageFurniture")
 'storage_furniture'
 >>> aliases.resolve("Bed", "bed_headboard")
@@ -16,11 +17,12 @@ by their leaf. Lookups are dictionary hits; unknown names raise ``UnknownNameErr
 from __future__ import annotations
 
 import difflib
+import io
 from collections.abc import Iterable
-from pathlib import Path
 from typing import NamedTuple
 
 import polars as pl
+from pyarrow import fs as pafs
 
 from ontology.errors import one_line
 from ontology.normalize import (
@@ -30,6 +32,7 @@ from ontology.normalize import (
     match_key,
     part_tokens,
 )
+from schemas.locations import Location, LocationLike
 from schemas.ontology import CANONICAL, MERGE
 
 ALIAS_LOG = "alias_log.jsonl"
@@ -92,22 +95,26 @@ class AliasMap:
             self._part_by_key.setdefault((category, key), set()).add(part)
 
     @staticmethod
-    def log_path(path: str | Path) -> Path:
-        """The alias log meant by ``path``: the log, its folder, or the pipeline's output."""
-        path = Path(path)
-        if path.is_dir():
-            nested = path / "ontology" / ALIAS_LOG
-            path = nested if nested.exists() else path / ALIAS_LOG
-        if not path.is_file():
-            raise FileNotFoundError(f"no alias log at {path}")
-        return path
+    def log_path(path: LocationLike, filesystem: pafs.FileSystem | None = None) -> Location:
+        """The alias log meant by ``path``: the log, its folder, or the pipeline's output.
+
+        ``path`` is a local path or a URI (``gs://bucket/out``), or a path inside
+        ``filesystem``.
+        """
+        location = Location.of(path, filesystem)
+        if location.is_dir():
+            nested = location / "ontology" / ALIAS_LOG
+            location = nested if nested.exists() else location / ALIAS_LOG
+        if not location.is_file():
+            raise FileNotFoundError(f"no alias log at {location}")
+        return location
 
     @classmethod
-    def load(cls, path: str | Path) -> AliasMap:
+    def load(cls, path: LocationLike, filesystem: pafs.FileSystem | None = None) -> AliasMap:
         """Read an alias log (see ``log_path``); ``ValueError`` if it is not one."""
-        log = cls.log_path(path)
+        log = cls.log_path(path, filesystem)
         try:
-            return cls(pl.read_ndjson(log, schema=_COLUMNS))
+            return cls(pl.read_ndjson(io.BytesIO(log.read_bytes()), schema=_COLUMNS))
         except pl.exceptions.PolarsError as error:
             raise ValueError(f"{log}: not an alias log: {one_line(error)}") from error
 

@@ -2,7 +2,7 @@
 
 Keys are SHA-256 hex digests; values live at ``ROOT/<key[:2]>/<key>.json`` and are
 written to a temporary name first, then renamed. ``ROOT`` is a local folder or any
-URI pyarrow's filesystems understand (``gs://bucket/cache``).
+URI pyarrow's filesystems understand (``gs://bucket/cache``; see ``schemas.locations``).
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import hashlib
 import json
 import logging
 import uuid
-from pathlib import Path
 from typing import Any
 
-from pyarrow import fs
+from pyarrow import fs as pafs
+
+from schemas.locations import Location, LocationLike
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,11 @@ def cache_key(*parts: object) -> str:
 
 
 class JsonCache:
-    """JSON values by key under ``root``."""
+    """JSON values by key under ``root`` (a local folder, a URI, or a path in ``filesystem``)."""
 
-    def __init__(self, root: str) -> None:
-        if "://" in root:
-            self._fs, self._root = fs.FileSystem.from_uri(root)
-        else:
-            self._fs, self._root = fs.LocalFileSystem(), str(Path(root).resolve())
+    def __init__(self, root: LocationLike, filesystem: pafs.FileSystem | None = None) -> None:
+        location = Location.of(root, filesystem)
+        self._fs, self._root = location.filesystem, location.path.rstrip("/")
         self._fs.create_dir(self._root, recursive=True)
 
     def _path(self, key: str) -> str:

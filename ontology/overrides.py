@@ -22,13 +22,13 @@ import csv
 import io
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
 
 from ontology.entities import CATEGORY, PART
 from ontology.normalize import category_key
 from ontology.verdicts import KEEP_SEPARATE, MERGE, Verdict
+from schemas.locations import Location
 
 OVERRIDE = "override"
 REQUIRED_COLUMNS = ("kind", "category", "name_a", "name_b", "decision")
@@ -74,9 +74,10 @@ class Overrides:
 
     @classmethod
     def load(cls, path: str) -> Overrides:
+        """Read an overrides CSV (a local path or a URI, see ``schemas.locations``)."""
         try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
+            text = Location.of(path).read_text()
+        except (OSError, ValueError) as error:  # UnicodeDecodeError is a ValueError
             raise OverridesError(f"--overrides {path}: cannot read: {error}") from error
         reader = csv.DictReader(io.StringIO(text, newline=""))
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]

@@ -37,9 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+from pyarrow import fs as pafs
 
 from featurizers.names import part_name
+from ontology.errors import one_line
 from schemas.features import SHARD_GLOB
+from schemas.locations import Location
 
 VOCABULARY_SCHEMA: dict[str, pl.DataType] = {
     "dataset": pl.String,
@@ -92,12 +97,26 @@ class VocabularySpec:
         return cls(name, path)
 
 
-def read_vocabulary(spec: VocabularySpec) -> pl.DataFrame:
-    """The vocabulary table of one input."""
-    path = Path(spec.path)
-    if not path.exists():
-        raise VocabularyError(f"--vocab {spec.name}={spec.path}: no such file or folder")
-    rows = _table(READERS[spec.name](path), source=f"--vocab {spec.name}={spec.path}")
+def read_vocabulary(
+    spec: VocabularySpec, filesystem: pafs.FileSystem | None = None
+) -> pl.DataFrame:
+    """The vocabulary table of one input.
+
+    ``spec.path`` is a local path or a URI (``gs://bucket/vocab``), or a path inside
+    ``filesystem``.
+    """
+    source = f"--vocab {spec.name}={spec.path}"
+    try:
+        location = Location.of(spec.path, filesystem)
+        found = location.exists()
+    except (OSError, ValueError) as error:
+        raise VocabularyError(f"{source}: {one_line(error)}") from error
+    if not found:
+        raise VocabularyError(f"{source}: no such file or folder")
+    try:
+        rows = _table(READERS[spec.name](location), source=source)
+    except OSError as error:  # a folder that is a file, a listing the filesystem refused
+        raise VocabularyError(f"{source}: cannot read: {one_line(error)}") from error
     return vocabulary_table([rows])
 
 
@@ -117,22 +136,22 @@ def _table(rows: Iterable[tuple[str, str, str, str, int]], source: str) -> pl.Da
     return table
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Location) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text()
     except (OSError, UnicodeDecodeError) as error:
         raise VocabularyError(f"{path}: cannot read: {error}") from error
 
 
-def _read_json(path: Path) -> object:
+def _read_json(path: Location) -> object:
     try:
         return json.loads(_read_text(path))
     except json.JSONDecodeError as error:
         raise VocabularyError(f"{path}: not valid JSON: {error}") from error
 
 
-def _partnet_rows(folder: Path) -> Iterator[tuple[str, str, str, str, int]]:
-    lists = sorted(p for p in folder.iterdir() if _PARTNET_LABEL_LIST.match(p.name))
+def _partnet_rows(folder: Location) -> Iterator[tuple[str, str, str, str, int]]:
+    lists = [p for p in folder.glob("*.txt") if _PARTNET_LABEL_LIST.match(p.name)]
     if not lists:
         raise VocabularyError(f"{folder}: no PartNet label lists (<Cat>.txt)")
     for label_list in lists:
@@ -150,7 +169,7 @@ def _partnet_rows(folder: Path) -> Iterator[tuple[str, str, str, str, int]]:
                 yield "partnet", category, fields[1].rsplit("/", 1)[-1], fields[1], 1
 
 
-def _3dcompat_rows(folder: Path) -> Iterator[tuple[str, str, str, str, int]]:
+def _3dcompat_rows(folder: Location) -> Iterator[tuple[str, str, str, str, int]]:
     classes = _read_json(folder / "classes.json")
     fine_parts = _read_json(folder / "parts_fine.json")
     seg_file = folder / "fine_seg_classes.json"
@@ -178,12 +197,12 @@ def _3dcompat_rows(folder: Path) -> Iterator[tuple[str, str, str, str, int]]:
             yield "3dcompat", category, part, path, 1
 
 
-def _find3d_rows(folder: Path) -> Iterator[tuple[str, str, str, str, int]]:
-    label_maps = sorted(folder.rglob("label_map.json"))
+def _find3d_rows(folder: Location) -> Iterator[tuple[str, str, str, str, int]]:
+    label_maps = folder.glob("label_map.json", recursive=True)
     if not label_maps:
         raise VocabularyError(f"{folder}: no Find3D label_map.json files")
     for label_map in label_maps:
-        category = label_map.parent.name.rsplit("_", 1)[0].replace("_", " ")
+        category = label_map.parent_name.rsplit("_", 1)[0].replace("_", " ")
         labels = _read_json(label_map)
         if not isinstance(labels, dict) or not all(
             isinstance(name, str) and name.strip() for name in labels.values()
@@ -193,7 +212,7 @@ def _find3d_rows(folder: Path) -> Iterator[tuple[str, str, str, str, int]]:
             yield "find3d", category, part, f"{category}/{part}", 1
 
 
-def _generic_rows(csv_file: Path) -> Iterator[tuple[str, str, str, str, int]]:
+def _generic_rows(csv_file: Location) -> Iterator[tuple[str, str, str, str, int]]:
     reader = csv.DictReader(io.StringIO(_read_text(csv_file), newline=""))
     try:
         missing = [c for c in _GENERIC_REQUIRED if c not in (reader.fieldnames or ())]
@@ -215,19 +234,15 @@ def _generic_rows(csv_file: Path) -> Iterator[tuple[str, str, str, str, int]]:
         raise VocabularyError(f"{csv_file}:{reader.line_num}: {error}") from error
 
 
-def _shard_rows(folder: Path) -> Iterator[tuple[str, str, str, str, int]]:
+def _shard_rows(folder: Location) -> Iterator[tuple[str, str, str, str, int]]:
     shard_dir = folder / "features" if (folder / "features").is_dir() else folder
-    shards = sorted(shard_dir.glob(SHARD_GLOB))
+    shards = shard_dir.glob(SHARD_GLOB)
     if not shards:
         raise VocabularyError(f"{folder}: no feature shards ({SHARD_GLOB})")
     try:
         names = (
-            pl.scan_parquet(shards)
-            .select(
-                "source",
-                "category_raw",
-                pl.col("parts").list.eval(pl.element().struct.field("name_raw")).alias("name_raw"),
-            )
+            pl.concat(_shard_names(shard) for shard in shards)
+            .lazy()
             .with_row_index("shape")
             .explode("name_raw")
             .filter(pl.col("category_raw") != "")
@@ -241,7 +256,7 @@ def _shard_rows(folder: Path) -> Iterator[tuple[str, str, str, str, int]]:
             .sort("source", "category_raw", "name_raw")
             .collect()
         )
-    except pl.exceptions.PolarsError as error:
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as error:
         raise VocabularyError(f"{shard_dir}: unreadable feature shards: {error}") from error
     for source, category, name, count in names.iter_rows():
         part = name.rsplit("/", 1)[-1]
@@ -249,7 +264,18 @@ def _shard_rows(folder: Path) -> Iterator[tuple[str, str, str, str, int]]:
         yield source, category, part, path, count
 
 
-READERS: dict[str, Callable[[Path], Iterable[tuple[str, str, str, str, int]]]] = {
+def _shard_names(shard: Location) -> pl.DataFrame:
+    """``source``, ``category_raw`` and the list of raw part names of every row of a shard."""
+    columns = ["source", "category_raw", "parts"]
+    table = pq.read_table(shard.path, columns=columns, filesystem=shard.filesystem)
+    return pl.DataFrame(pl.from_arrow(table)).select(
+        "source",
+        "category_raw",
+        pl.col("parts").list.eval(pl.element().struct.field("name_raw")).alias("name_raw"),
+    )
+
+
+READERS: dict[str, Callable[[Location], Iterable[tuple[str, str, str, str, int]]]] = {
     "partnet": _partnet_rows,
     "3dcompat": _3dcompat_rows,
     "find3d": _find3d_rows,

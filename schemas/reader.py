@@ -13,15 +13,17 @@ never point by point.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyarrow import fs as pafs
 
 from schemas.features import SHARD_GLOB
+from schemas.locations import Location, LocationLike
 
 #: Columns holding one value or vector per point.
 PER_POINT_COLUMNS = (
@@ -36,16 +38,26 @@ PER_POINT_COLUMNS = (
 )
 
 
-def shard_files(location: str | Path | Sequence[str | Path]) -> list[Path]:
-    """Shard files of a features folder (or the given files), sorted."""
-    if isinstance(location, (str, Path)):
-        path = Path(location)
-        found = sorted(path.glob(SHARD_GLOB)) if path.is_dir() else [path]
+def shard_files(
+    location: LocationLike | Sequence[LocationLike], filesystem: pafs.FileSystem | None = None
+) -> list[Location]:
+    """Shard files of a features folder (or the given files), sorted by path.
+
+    Locations are local paths or URIs (``gs://``, ``file://``), or paths inside
+    ``filesystem`` when one is given.
+    """
+    if isinstance(location, (str, os.PathLike, Location)):
+        root = Location.of(location, filesystem)
+        found = root.glob(SHARD_GLOB) if root.is_dir() else [root]
     else:
-        found = sorted(Path(p) for p in location)
+        found = sorted((Location.of(p, filesystem) for p in location), key=lambda f: f.path)
     if not found:
         raise FileNotFoundError(f"no feature shards ({SHARD_GLOB}) in {location}")
     return found
+
+
+def _open(shard: Location) -> pq.ParquetFile:
+    return pq.ParquetFile(shard.path, filesystem=shard.filesystem)
 
 
 def _per_point_arrays(column: pa.ListArray) -> list[np.ndarray | None]:
@@ -89,19 +101,25 @@ class ShardReader:
     """The shapes of a folder of feature shards, in file and row order.
 
     Args:
-        location: a features folder, one shard file, or a list of shard files.
+        location: a features folder, one shard file, or a list of shard files; local
+            paths or URIs (``gs://bucket/out/features``, ``file:///data/out/features``).
         columns: columns to read (default: all).
+        filesystem: a pyarrow filesystem the locations are paths in (default: from the
+            URI, or the local one).
     """
 
     def __init__(
-        self, location: str | Path | Sequence[str | Path], columns: Sequence[str] | None = None
+        self,
+        location: LocationLike | Sequence[LocationLike],
+        columns: Sequence[str] | None = None,
+        filesystem: pafs.FileSystem | None = None,
     ):
-        self.files = shard_files(location)
+        self.files = shard_files(location, filesystem)
         self.columns = list(columns) if columns is not None else None
         # (file index, row group, row within group) of every shape
         self._index = []
         for f, path in enumerate(self.files):
-            file_metadata = pq.ParquetFile(path).metadata
+            file_metadata = _open(path).metadata
             for g in range(file_metadata.num_row_groups):
                 self._index.extend((f, g, r) for r in range(file_metadata.row_group(g).num_rows))
         self._cached_group: tuple[tuple[int, int], list[dict[str, Any]]] | None = None
@@ -111,16 +129,14 @@ class ShardReader:
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for path in self.files:
-            for batch in pq.ParquetFile(path).iter_batches(columns=self.columns):
+            for batch in _open(path).iter_batches(columns=self.columns):
                 yield from batch_to_shapes(batch)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         """One shape by position; the last row group read is kept for its neighbours."""
         file_index, group, row = self._index[index]
         if self._cached_group is None or self._cached_group[0] != (file_index, group):
-            table = pq.ParquetFile(self.files[file_index]).read_row_group(
-                group, columns=self.columns
-            )
+            table = _open(self.files[file_index]).read_row_group(group, columns=self.columns)
             shapes = [shape for batch in table.to_batches() for shape in batch_to_shapes(batch)]
             self._cached_group = ((file_index, group), shapes)
         return self._cached_group[1][row]
