@@ -46,6 +46,8 @@ _COLUMNS = {
     "part_uid": pl.Int32,
 }
 _SUGGESTIONS = 5
+#: ``part_uid`` of a part name the ontology does not resolve (as in feature shards).
+UNRESOLVED_UID = -1
 
 
 class CanonicalPart(NamedTuple):
@@ -145,6 +147,31 @@ class AliasMap:
             if not (slash and path and leaf):
                 raise
             return self._resolve_part(canonical_category, leaf)
+
+    def resolve_parts(
+        self, category: str, names: Iterable[str]
+    ) -> tuple[str, list[CanonicalPart], list[str]]:
+        """A shape's category and part names, resolved as far as the ontology knows them.
+
+        Returns ``(category, parts, unresolved)``: the canonical category (the raw one
+        if unknown); one ``CanonicalPart`` per name, in order, which for a name that does
+        not resolve (every name, when the category does not) is the raw name with
+        ``part_uid`` ``UNRESOLVED_UID``; and one message per category or name that did
+        not resolve.
+        """
+        try:
+            canonical_category = self.resolve_category(category)
+        except UnknownNameError as error:
+            raw = [CanonicalPart(category, name, UNRESOLVED_UID) for name in names]
+            return category, raw, [str(error)]
+        parts, unresolved = [], []
+        for name in names:
+            try:
+                parts.append(self.resolve(category, name))
+            except UnknownNameError as error:
+                parts.append(CanonicalPart(canonical_category, name, UNRESOLVED_UID))
+                unresolved.append(str(error))
+        return canonical_category, parts, unresolved
 
     def _resolve_part(self, canonical_category: str, name: str) -> CanonicalPart:
         part = self._part_by_name.get((canonical_category, name))

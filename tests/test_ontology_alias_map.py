@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from ontology import AliasMap, CanonicalPart, UnknownNameError
+from ontology.alias_map import UNRESOLVED_UID
 from ontology.embed import EmbedderSpec
 from ontology.normalize import category_key, category_prefixes, match_key, part_tokens
 from ontology.outputs import build_outputs
@@ -138,3 +139,29 @@ def test_a_large_log_loads_and_resolves_every_name(tmp_path: Path) -> None:
     assert all(aliases.resolve(*name) == part for name, part in expected.items())
     normalized = aliases.resolve("Shelf H", "PART-3-BARS")
     assert normalized == CanonicalPart("shelf_h", "part_3_bar", 353)
+
+
+def test_resolve_parts_resolves_what_it_can_and_says_what_it_cannot(log_folder: Path) -> None:
+    aliases = AliasMap.load(log_folder)
+    names = ["microwave/body/door/glass", "knob", "Handle"]
+    category, parts, unresolved = aliases.resolve_parts("Microwave", names)
+    assert category == "microwave_oven"
+    assert parts == [
+        CanonicalPart("microwave_oven", "door_glass", 2),
+        CanonicalPart("microwave_oven", "knob", UNRESOLVED_UID),
+        CanonicalPart("microwave_oven", "handle", 3),
+    ]
+    assert len(unresolved) == 1
+    assert unresolved[0].startswith("unknown part 'knob' in category 'microwave_oven'")
+
+
+def test_resolve_parts_of_an_unknown_category_keeps_every_raw_name(log_folder: Path) -> None:
+    aliases = AliasMap.load(log_folder)
+    category, parts, unresolved = aliases.resolve_parts("Toaster", ["glass", "handle"])
+    assert category == "Toaster"
+    assert [(p.category, p.part, p.part_uid) for p in parts] == [
+        ("Toaster", "glass", UNRESOLVED_UID),
+        ("Toaster", "handle", UNRESOLVED_UID),
+    ]
+    assert len(unresolved) == 1 and unresolved[0].startswith("unknown category 'Toaster'")
+    assert aliases.resolve_parts("Bed", []) == ("bed", [], [])
