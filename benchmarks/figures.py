@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from schemas.common import one_line
+
 
 def add_rows_option(parser: argparse.ArgumentParser) -> None:
     """``--rows PATH``: also append this run's figures to PATH (see the module docstring)."""
@@ -26,9 +28,4 @@ def append_rows(path: str | None, part: str, figures: list[tuple[str, str]]) -> 
         return
     with open(path, "a", encoding="utf-8") as rows:
         for figure, value in figures:
-            rows.write(f"{part}\t{one_line(figure)}\t{one_line(value)}\n")
-
-
-def one_line(text: str) -> str:
-    """``text`` with tabs and line breaks turned into spaces (one table cell)."""
-    return " ".join(str(text).split())
+            rows.write(f"{part}\t{one_line(figure, limit=None)}\t{one_line(value, limit=None)}\n")

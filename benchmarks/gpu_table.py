@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.figures import one_line
+from schemas.common import one_line
 
 HEADER = ("part", "figure", "value")
 

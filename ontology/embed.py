@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 
 from ontology.entities import Entity
-from ontology.errors import one_line
+from schemas.common import ModelUnavailableError, from_hub, one_line
 
 MPNET = "mpnet"
 LEXICAL = "lexical"
@@ -27,10 +27,6 @@ DEFAULT_MPNET_MODEL = "sentence-transformers/all-mpnet-base-v2"
 _SENTENCE_TRANSFORMER_FILES = ["*.json", "*.txt", "*.safetensors"]
 LEXICAL_DIMENSIONS = 2048
 LEXICAL_NGRAMS = (3, 5)
-
-
-class ModelUnavailableError(RuntimeError):
-    """Model weights that are neither local nor downloadable; the message says how to get them."""
 
 
 class Embedder(Protocol):
@@ -101,18 +97,13 @@ def mpnet_spec(name_or_path: str = DEFAULT_MPNET_MODEL) -> EmbedderSpec:
 
 def _hub_snapshot(repo_id: str) -> str:
     """The local folder of a hub model, downloaded into the cache if needed and possible."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
-
-    try:
-        return snapshot_download(repo_id, allow_patterns=_SENTENCE_TRANSFORMER_FILES)
-    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as error:
-        raise ModelUnavailableError(
-            f"MPNet weights {repo_id!r} are not in the Hugging Face cache and cannot be "
-            f"downloaded ({one_line(error)}); run `hf download {repo_id}` where the hub "
-            f"is reachable, or pass --embedder-model /path/to/sentence-transformer, "
-            f"or use --embedder lexical"
-        ) from error
+    folder = from_hub(
+        repo_id,
+        patterns=_SENTENCE_TRANSFORMER_FILES,
+        what="MPNet weights",
+        instead="pass --embedder-model /path/to/sentence-transformer, or use --embedder lexical",
+    )
+    return str(folder)
 
 
 class LexicalEmbedder:

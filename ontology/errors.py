@@ -1,9 +1,7 @@
-"""Error reporting shared by the ontology modules."""
+"""Error reporting shared by the ontology modules (``one_line`` is the common one)."""
 
 from __future__ import annotations
 
+from schemas.common import one_line
 
-def one_line(error: BaseException, limit: int = 300) -> str:
-    """The first line of an error's message (at most ``limit`` characters), or its type."""
-    lines = str(error).splitlines()
-    return lines[0][:limit] if lines and lines[0] else type(error).__name__
+__all__ = ["one_line"]

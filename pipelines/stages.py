@@ -21,6 +21,7 @@ from featurizers.shapes import ShapeRecord
 from ontology.alias_map import AliasMap
 from pipelines.sinks import ManifestEntry, ShardItem
 from pipelines.sources import SOURCES, SourceInput
+from schemas.common import one_line
 from schemas.features import Part, ShardRow
 
 LOGGER = logging.getLogger(__name__)
@@ -56,12 +57,6 @@ class SampledShape:
     features: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def one_line(exc: BaseException) -> str:
-    """An exception as one line of valid text: its type and message."""
-    message = " ".join(str(exc).split()) or repr(exc)
-    return escape_invalid_text(f"{type(exc).__name__}: {message}")
-
-
 class GuardedStep(beam.DoFn):
     """Applies ``step`` to each element; a raising element becomes a failed manifest row.
 
@@ -90,7 +85,9 @@ class GuardedStep(beam.DoFn):
         except Exception as exc:  # any bad shape becomes a failed manifest row
             task = self.task_of(element) if self.task_of else element.task
             source_input = task.source_input
-            reason = f"{self.stage}: {one_line(exc)}"
+            reason = escape_invalid_text(
+                f"{self.stage}: {type(exc).__name__}: {one_line(exc, limit=None)}"
+            )
             LOGGER.warning(
                 "failed %s (%s): %s",
                 escape_invalid_text(source_input.shape_id),
@@ -170,24 +167,13 @@ class ToShardRow(beam.DoFn):
 
     def resolve_names(self, record: ShapeRecord) -> tuple[str, tuple[Part, ...]]:
         """Canonical category and parts of a record (raw names without an ontology)."""
-        raw_parts = tuple(Part(name, name) for name in record.part_names)
         if self.aliases is None:
-            return record.category_raw, raw_parts
-        try:
-            category = self.aliases.resolve_category(record.category_raw)
-        except KeyError as exc:
-            self._unresolved(record, exc)
-            return record.category_raw, raw_parts
-        parts = []
-        for name in record.part_names:
-            try:
-                resolved = self.aliases.resolve(record.category_raw, name)
-                parts.append(Part(name, resolved.part, resolved.part_uid))
-            except KeyError as exc:
-                self._unresolved(record, exc)
-                parts.append(Part(name, name))
-        return category, tuple(parts)
-
-    def _unresolved(self, record: ShapeRecord, exc: KeyError) -> None:
-        self.unresolved.inc()
-        LOGGER.warning("%s: %s", record.shape_id, exc)
+            return record.category_raw, tuple(Part(name, name) for name in record.part_names)
+        category, parts, unresolved = self.aliases.resolve_parts(
+            record.category_raw, record.part_names
+        )
+        for message in unresolved:
+            self.unresolved.inc()
+            LOGGER.warning("%s: %s", record.shape_id, message)
+        names = zip(record.part_names, parts, strict=True)
+        return category, tuple(Part(name, part.part, part.part_uid) for name, part in names)
