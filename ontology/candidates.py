@@ -19,7 +19,7 @@ from types import ModuleType
 import numpy as np
 
 from ontology.entities import Entity
-from ontology.verdicts import Candidate
+from ontology.verdicts import SIMILARITY_DIGITS, Candidate, strongest_first
 
 #: Vector count from which a present GPU is used (below it the CPU is faster).
 GPU_MIN_VECTORS = 20_000
@@ -58,7 +58,8 @@ def similar_pairs(
             when there is one.
 
     Returns:
-        Pairs sorted by similarity (descending, rounded to 1e-6), then ``i``, then ``j``.
+        Pairs sorted by similarity (descending, rounded to ``SIMILARITY_DIGITS``), then
+        ``i``, then ``j``.
     """
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     if len(x) < 2:
@@ -76,7 +77,7 @@ def similar_pairs(
     similarity = np.einsum("ij,ij->i", exact[pairs[:, 0]], exact[pairs[:, 1]])
     keep = similarity >= threshold
     pairs, similarity = pairs[keep], similarity[keep]
-    order = np.lexsort((pairs[:, 1], pairs[:, 0], -np.round(similarity, 6)))
+    order = np.lexsort((pairs[:, 1], pairs[:, 0], -np.round(similarity, SIMILARITY_DIGITS)))
     return [(int(pairs[k, 0]), int(pairs[k, 1]), float(similarity[k])) for k in order]
 
 
@@ -138,4 +139,4 @@ def scope_candidates(
     candidates = [
         Candidate.of(entities[i], entities[j], _cosine(vectors[i], vectors[j])) for i, j in pairs
     ]
-    return sorted(candidates, key=lambda c: (-round(c.similarity, 6), c.names))
+    return sorted(candidates, key=strongest_first)

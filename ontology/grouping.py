@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ontology.overrides import OVERRIDE
-from ontology.verdicts import KEEP_SEPARATE, MERGE, Judged
+from ontology.verdicts import KEEP_SEPARATE, MERGE, Judged, rounded_similarity, strongest_first
 
 CONFLICT = "conflict"
 OVERSIZED = "oversized"
@@ -58,7 +58,7 @@ def group_names(names: Iterable[str], judged: Sequence[Judged], max_group_size: 
     distinct = {frozenset(j.candidate.names) for j in judged if j.verdict.decision == KEEP_SEPARATE}
     merges = sorted(
         (j for j in judged if j.verdict.decision == MERGE),
-        key=lambda j: (not is_certain(j), -round(j.candidate.similarity, 6), j.candidate.names),
+        key=lambda j: (not is_certain(j), *strongest_first(j.candidate)),
     )
     group_of: dict[str, frozenset[str]] = {name: frozenset([name]) for name in names}
     links: list[Judged] = []
@@ -119,7 +119,7 @@ def _cut_bridges(
     ]
     if not bridges:
         return [group], links, []
-    weakest = min(bridges, key=lambda j: (round(j.candidate.similarity, 6), j.candidate.names))
+    weakest = min(bridges, key=lambda j: (rounded_similarity(j.candidate), j.candidate.names))
     sides = _sides(group, links, weakest)
     parts: list[frozenset[str]] = []
     kept: list[Judged] = []

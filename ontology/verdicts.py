@@ -53,6 +53,20 @@ class Candidate:
         return self.a.name, self.b.name
 
 
+#: Decimal digits similarities are rounded to before ordering pairs by them, so that float
+#: noise (the same pair scored from either side, or on another machine) cannot reorder ties.
+SIMILARITY_DIGITS = 6
+
+
+def rounded_similarity(candidate: Candidate) -> float:
+    return round(candidate.similarity, SIMILARITY_DIGITS)
+
+
+def strongest_first(candidate: Candidate) -> tuple[float, tuple[str, str]]:
+    """The order of candidate pairs: by rounded similarity descending, then by names."""
+    return -rounded_similarity(candidate), candidate.names
+
+
 @dataclass(frozen=True)
 class Verdict:
     """A verifier's decision on one candidate.
