@@ -56,6 +56,11 @@ def stage_timings_s(result: beam.runners.runner.PipelineResult, namespace: str) 
     return {stage: round(totals[stage] / 1000, 3) for stage in sorted(totals)}
 
 
+def run_file_name(pipeline: str) -> str:
+    """The run file's name inside ``--output``: ``{pipeline}_run.json``."""
+    return f"{pipeline}_run.json"
+
+
 def write_run_summary(
     output: str,
     pipeline: str,
@@ -89,5 +94,5 @@ def write_run_summary(
         "timings_s": {**timings_s, "total": round(finished_at - started_at, 3)},
         **fields,
     }
-    write_json(FileSystems.join(output, f"{pipeline}_run.json"), document)
+    write_json(FileSystems.join(output, run_file_name(pipeline)), document)
     return document
