@@ -19,12 +19,11 @@ from pyarrow import fs as pafs
 
 from ontology import AliasMap
 from ontology.cache import JsonCache
-from ontology.config import prepare
-from ontology.gemini import GeminiSettings
 from ontology.unify import unify
 from ontology.vocabulary import BUNDLED_DIR, VocabularyError, VocabularySpec, read_vocabulary
 from schemas.locations import Location
 from schemas.reader import ShardReader
+from tests.ontology_helpers import offline_config
 
 _POINT = pa.list_(pa.float32(), 3)
 _PART = pa.struct([("name_raw", pa.string()), ("name", pa.string()), ("part_uid", pa.int32())])
@@ -125,19 +124,7 @@ def _alias_log(folder: Path) -> Path:
     """A real alias log: the offline ontology of a small vocabulary, unified without Beam."""
     csv = folder / "names.csv"
     csv.write_text("dataset,category,part\na,Chair,chair_back\nb,chair,back\na,Chair,leg\n")
-    config, vocabulary = prepare(
-        [f"generic={csv}"],
-        embedder="lexical",
-        embedder_model="",
-        describer="template",
-        verifier="rules",
-        gemini=GeminiSettings(),
-        overrides_path=None,
-        threshold=0.8,
-        max_group_size=8,
-        max_llm_calls=None,
-        cache_dir=str(folder / "cache"),
-    )
+    config, vocabulary = offline_config([f"generic={csv}"], folder / "cache")
     outputs = unify(vocabulary, config, "2026-01-01T00:00:00+00:00").outputs
     (folder / "out" / "ontology").mkdir(parents=True)
     (folder / "out" / "ontology" / "alias_log.jsonl").write_text(outputs.alias_log_text() + "\n")

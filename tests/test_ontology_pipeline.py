@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ontology import AliasMap, UnknownNameError
+from ontology.unify import unify
 from schemas.ontology import (
     ALIAS_LOG_SCHEMA,
     LOG_DECISIONS,
@@ -19,7 +20,7 @@ from schemas.ontology import (
     categories_schema,
     parts_schema,
 )
-from tests.ontology_helpers import read_log, read_run, run_ontology
+from tests.ontology_helpers import offline_config, read_log, read_run, run_ontology
 
 OFFLINE = ("--embedder", "lexical", "--verifier", "rules", "--describer", "template")
 
@@ -139,6 +140,27 @@ def test_alias_map_unknown_names(offline_run: Path) -> None:
     with pytest.raises(UnknownNameError, match="ambiguous"):
         aliases.resolve("bed", "Support")  # 3DCoMPaT++ bed has both support and bed_support
     assert aliases.resolve("bed", "support").part == "support"
+
+
+def test_the_pipeline_writes_what_unify_returns(offline_run: Path, tmp_path: Path) -> None:
+    """The Beam graph only wires ``ontology.unify``: the same files and counts without Beam."""
+    config, vocabulary = offline_config(["partnet", "3dcompat"], tmp_path / "cache")
+    unified = unify(vocabulary, config, "2026-01-01T00:00:00+00:00")
+    folder = offline_run / "ontology"
+    assert pq.read_table(folder / "categories.parquet").equals(unified.outputs.categories)
+    assert pq.read_table(folder / "parts.parquet").equals(unified.outputs.parts)
+    assert [{**r, "at": None} for r in read_log(offline_run)] == [
+        {**r, "at": None} for r in unified.outputs.alias_log
+    ]
+    assert (folder / "review.csv").read_text() == unified.outputs.review_csv_text() + "\n"
+    assert read_run(offline_run)["counts"] == unified.counts
+    stages = {
+        f"{kind}_{step}"
+        for kind in ("category", "part")
+        for step in ("describe", "embed", "verify")
+    }
+    assert set(unified.timings_s) == stages
+    assert set(read_run(offline_run)["timings_s"]) == stages | {"total"}
 
 
 def test_rerun_over_the_same_output_is_identical(offline_run: Path) -> None:
