@@ -24,7 +24,6 @@ from typing import NamedTuple
 import polars as pl
 from pyarrow import fs as pafs
 
-from ontology.errors import one_line
 from ontology.normalize import (
     canonical_spelling,
     category_key,
@@ -32,6 +31,7 @@ from ontology.normalize import (
     match_key,
     part_tokens,
 )
+from schemas.common import one_line
 from schemas.locations import Location, LocationLike
 from schemas.ontology import CANONICAL, MERGE
 

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 import pydantic
 
 from ontology.cache import JsonCache, cache_key, sha256_hex
-from ontology.errors import one_line
 from ontology.verdicts import utc_now
+from schemas.common import one_line
 
 if TYPE_CHECKING:
     from google import genai

@@ -42,7 +42,7 @@ import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from featurizers.names import part_name
-from ontology.errors import one_line
+from schemas.common import one_line
 from schemas.features import SHARD_GLOB
 from schemas.locations import Location
 
