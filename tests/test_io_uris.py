@@ -188,3 +188,35 @@ def test_locations_keep_the_spelling_they_were_given(tmp_path: Path) -> None:
     assert found.parent_name == "a" and found.stem == "b"
     assert Location.of(tmp_path / "a").path == (tmp_path / "a").absolute().as_posix()
     assert not Location.of(f"{uri}/missing").exists()
+
+
+def test_features_pipeline_takes_its_ontology_from_a_uri(
+    tmp_path: Path, memory_root: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--ontology URI``: checked before the run, loaded by the workers (in-process here)."""
+    import beam_runner
+
+    config, vocabulary = offline_config(["partnet", "3dcompat"], tmp_path / "cache")
+    log_text = unify(vocabulary, config, "2026-01-01T00:00:00+00:00").outputs.alias_log_text()
+    fsspec.filesystem("memory").pipe(
+        f"{memory_root}/onto/ontology/alias_log.jsonl", log_text.encode()
+    )
+    uri = f"memory://{memory_root}/onto"
+    args = ["--pipeline", "features", "--limit", "3", "--ontology", uri]
+    assert beam_runner.main([*args, "--output", str(tmp_path / "out")]) == 0
+    aliases = AliasMap.load(uri)
+    shapes = list(ShardReader((tmp_path / "out" / "features").as_uri()))
+    assert len(shapes) == 3
+    for shape in shapes:
+        names = [part["name_raw"] for part in shape["parts"]]
+        category, parts, _ = aliases.resolve_parts(shape["category_raw"], names)
+        assert shape["category"] == category
+        assert [(p["name"], p["part_uid"]) for p in shape["parts"]] == [
+            (p.part, p.part_uid) for p in parts
+        ]
+    assert any(p["part_uid"] >= 0 for shape in shapes for p in shape["parts"])
+
+    missing = ["--pipeline", "features", "--ontology", f"{uri}/nothing"]
+    assert beam_runner.main([*missing, "--output", str(tmp_path / "none")]) == 2
+    assert f"--ontology {uri}/nothing: no alias log at {uri}/nothing" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()
