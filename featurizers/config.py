@@ -36,7 +36,7 @@ MODEL_FEATURIZERS = frozenset({"dinov2", "partfield"})
 LIFTED_FEATURIZERS = frozenset({"rgb", "dinov2"})
 #: Defaults of the flags (the featurizers' own, restated so that ``--help`` loads neither
 #: trimesh nor torch; a test checks that they agree).
-DEFAULT_NUM_POINTS = 10_000  # featurizers.sampling.DEFAULT_SHAPE_POINTS
+DEFAULT_SHAPE_POINTS = 10_000  # featurizers.sampling.DEFAULT_SHAPE_POINTS
 DEFAULT_PARTFIELD_POINTS = 100_000  # featurizers.partfield.DEFAULT_PARTFIELD_POINTS
 DEFAULT_DINOV2_MODEL = "facebook/dinov2-base"  # featurizers.dinov2.DEFAULT_MODEL
 #: Bumped when sampling changes the numbers it produces (part of the config hash).
@@ -56,7 +56,7 @@ class FeaturesConfig:
     output: str
     inputs: tuple[tuple[str, str], ...] = ()  # (source, location)
     featurizers: tuple[str, ...] = ()
-    num_points: int = DEFAULT_NUM_POINTS
+    num_points: int = DEFAULT_SHAPE_POINTS
     models: str = "pretrained"
     device: str = "auto"
     model_accelerator: str | None = None

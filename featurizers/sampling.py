@@ -19,7 +19,8 @@ from PIL import Image
 
 from featurizers.shapes import PointCloud, ShapeRecord
 
-DEFAULT_NUM_POINTS = 10_000
+#: Surface points per shape (``--num-points``).
+DEFAULT_SHAPE_POINTS = 10_000
 
 
 class ShapeError(ValueError):
@@ -71,7 +72,7 @@ def normalization(points: np.ndarray, shape_id: str = "") -> tuple[np.ndarray, f
     return center.astype(np.float32), scale
 
 
-def sample_shape(record: ShapeRecord, num_points: int = DEFAULT_NUM_POINTS) -> SurfaceSample:
+def sample_shape(record: ShapeRecord, num_points: int = DEFAULT_SHAPE_POINTS) -> SurfaceSample:
     """Sample ``num_points`` labelled points from a shape's surface (or its point cloud).
 
     Raises:

@@ -1,9 +1,8 @@
 """The flags of partbank's pipelines: the common ones and those of ``--pipeline features``.
 
-This module imports only Beam's options module, so ``--help`` and mistakes on the command
-line are answered before torch, trimesh or any featurizer loads. Defaults that belong to a
-featurizer (point counts, model names) are repeated here as constants; a test checks that
-they agree with the featurizers' own.
+This module imports only Beam's options module and ``featurizers.config`` (no torch, no
+trimesh), so ``--help`` and mistakes on the command line are answered at once. Every
+default is ``FeaturesConfig``'s own.
 """
 
 from __future__ import annotations
@@ -12,18 +11,11 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from featurizers.config import FEATURIZER_NAMES, FeaturesConfig
 from featurizers.weights import PARTFIELD_CHECKPOINT
 
 #: ``--source`` names (the keys of ``pipelines.sources.SOURCES``).
 SOURCE_NAMES: tuple[str, ...] = ("3dcompat", "find3d", "glb", "partnet")
-#: Featurizers this version can run (``none`` = sampling and labels only).
-FEATURIZERS: tuple[str, ...] = ("rgb", "dinov2", "partfield")
-#: ``featurizers.sampling.DEFAULT_NUM_POINTS``.
-DEFAULT_NUM_POINTS = 10_000
-#: ``featurizers.partfield.DEFAULT_NUM_POINTS``.
-DEFAULT_PARTFIELD_POINTS = 100_000
-#: ``featurizers.dinov2.DEFAULT_MODEL``.
-DEFAULT_DINOV2_MODEL = "facebook/dinov2-base"
 #: The official PartField weights on the hub, as one path.
 PARTFIELD_HUB_FILE = "/".join(PARTFIELD_CHECKPOINT)
 
@@ -86,7 +78,7 @@ class FeaturesOptions(PipelineOptions):
             metavar="N",
             dest="num_points",
             type=int,
-            default=DEFAULT_NUM_POINTS,
+            default=FeaturesConfig.num_points,
             help="surface points per shape (default %(default)s)",
         )
         parser.add_argument(
@@ -94,13 +86,13 @@ class FeaturesOptions(PipelineOptions):
             metavar="LIST",
             default="none",
             help="comma-separated featurizers to run, or 'none' (default); "
-            f"available: {', '.join(FEATURIZERS)}",
+            f"available: {', '.join(FEATURIZER_NAMES)}",
         )
         parser.add_argument(
             "--views",
             metavar="N",
             type=int,
-            default=12,
+            default=FeaturesConfig.views,
             help="rendered views per shape (default %(default)s)",
         )
         parser.add_argument(
@@ -108,7 +100,7 @@ class FeaturesOptions(PipelineOptions):
             metavar="PX",
             dest="image_size",
             type=int,
-            default=448,
+            default=FeaturesConfig.image_size,
             help="rendered view side in pixels (default %(default)s; DINOv2 reads it "
             "rounded to a multiple of 14)",
         )
@@ -116,7 +108,7 @@ class FeaturesOptions(PipelineOptions):
             "--dinov2-model",
             metavar="NAME_OR_DIR",
             dest="dinov2_model",
-            default=DEFAULT_DINOV2_MODEL,
+            default=FeaturesConfig.dinov2_model,
             help="DINOv2 hub id or local folder (default %(default)s; small/base/large/giant "
             "and -with-registers- variants)",
         )
@@ -130,13 +122,16 @@ class FeaturesOptions(PipelineOptions):
         parser.add_argument(
             "--models",
             choices=("pretrained", "random-init"),
-            default="pretrained",
+            default=FeaturesConfig.models,
             help="pretrained weights (default; local or Hugging Face cache, downloaded on "
             "first use) or random-init: the real architectures with random weights, for "
             "offline smoke runs (marked in features_run.json and the shards' metadata)",
         )
         parser.add_argument(
-            "--device", choices=("auto", "cpu", "cuda"), default="auto", help="model device"
+            "--device",
+            choices=("auto", "cpu", "cuda"),
+            default=FeaturesConfig.device,
+            help="model device",
         )
         parser.add_argument(
             "--model-accelerator",
@@ -160,7 +155,7 @@ class FeaturesOptions(PipelineOptions):
             metavar="N",
             dest="partfield_points",
             type=int,
-            default=DEFAULT_PARTFIELD_POINTS,
+            default=FeaturesConfig.partfield_points,
             help="surface samples fed to PartField's encoder (default %(default)s)",
         )
         parser.add_argument(
@@ -182,7 +177,7 @@ class FeaturesOptions(PipelineOptions):
             metavar="N",
             dest="shapes_per_shard",
             type=int,
-            default=32,
+            default=FeaturesConfig.shapes_per_shard,
             help="shapes per output shard file (default %(default)s)",
         )
         parser.add_argument(
@@ -190,6 +185,6 @@ class FeaturesOptions(PipelineOptions):
             metavar="N",
             dest="shapes_per_row_group",
             type=int,
-            default=4,
+            default=FeaturesConfig.shapes_per_row_group,
             help="shapes per Parquet row group (default %(default)s)",
         )

@@ -13,10 +13,7 @@ from typing import ClassVar
 import pytest
 
 import beam_runner
-from featurizers.dinov2 import DEFAULT_MODEL as DINOV2_DEFAULT_MODEL
-from featurizers.partfield import DEFAULT_NUM_POINTS as PARTFIELD_POINTS
 from featurizers.partfield import OFFICIAL_CHECKPOINT
-from featurizers.sampling import DEFAULT_NUM_POINTS
 from pipelines import options
 from pipelines.registry import PIPELINES
 from pipelines.sources import SOURCES
@@ -175,11 +172,8 @@ def test_the_writable_check_leaves_no_trace(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []  # the check removed the folders it made
 
 
-def test_light_options_agree_with_the_featurizers():
+def test_light_options_agree_with_the_sources():
     assert tuple(sorted(SOURCES)) == options.SOURCE_NAMES
-    assert options.DEFAULT_NUM_POINTS == DEFAULT_NUM_POINTS
-    assert options.DEFAULT_PARTFIELD_POINTS == PARTFIELD_POINTS
-    assert options.DEFAULT_DINOV2_MODEL == DINOV2_DEFAULT_MODEL
     assert "/".join(OFFICIAL_CHECKPOINT) == options.PARTFIELD_HUB_FILE
 
 

@@ -71,7 +71,7 @@ def test_failed_shapes_stay_failed_with_partfield(partfield_run):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ([], "PartField weights unavailable"),  # HF_HUB_OFFLINE=1 in tests
+        ([], "--partfield-checkpoint PATH"),  # HF_HUB_OFFLINE=1 in tests: the remedy
         (["--partfield-checkpoint", "/nonexistent/model.ckpt"], "/nonexistent/model.ckpt"),
     ],
 )
@@ -89,7 +89,8 @@ def test_model_accelerator_hint_lands_on_the_model_stage_only(tmp_path):
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from pipelines.features import FeaturesConfig, FeaturesPipeline, discover_inputs
+    from pipelines.features import FeaturesPipeline, config_from_options
+    from pipelines.sources.discovery import discover_all
 
     hint = "type:nvidia-l4;count:1;install-nvidia-driver"
     options = PipelineOptions(
@@ -98,9 +99,9 @@ def test_model_accelerator_hint_lands_on_the_model_stage_only(tmp_path):
             *("--output", str(tmp_path), "--model-accelerator", hint),
         ]
     )
-    config = FeaturesConfig.from_options(options)
+    config = config_from_options(options)
     pipeline = beam.Pipeline(runner="FnApiRunner")
-    _ = pipeline | FeaturesPipeline(config, discover_inputs(config), {})
+    _ = pipeline | FeaturesPipeline(config, discover_all(config), {})
     proto = pipeline.to_runner_api()
 
     def accelerated(transform) -> bool:

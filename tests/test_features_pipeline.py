@@ -82,7 +82,13 @@ def test_every_input_has_a_manifest_row_and_good_ones_a_shard_row(runs, source_n
         "with_warnings": with_warnings,
     }
     assert run["inputs"] == manifest.height
-    assert set(run["timings_s"]) == {"prepare", "pipeline", "total"}
+    # the shared run-file layout; per-stage seconds summed from the shapes' own timings
+    assert run["pipeline"] == "features" and run["started_at"] <= run["finished_at"]
+    assert run["versions"]["apache-beam"] and run["versions"]["python"]
+    timings = run["timings_s"]
+    assert {"prepare", "pipeline", "total"} <= set(timings)
+    assert all(seconds >= 0 for seconds in timings.values())
+    assert timings["prepare"] + timings["pipeline"] <= timings["total"]
 
 
 @pytest.mark.parametrize("source_name", ["partnet", "3dcompat", "glb"])
