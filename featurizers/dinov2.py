@@ -18,11 +18,15 @@ the same architecture with random weights (offline smoke runs, tests).
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import torch
 import torch.nn.functional as F
 from transformers import (
@@ -34,6 +38,8 @@ from transformers import (
     PreTrainedModel,
 )
 
+from featurizers.contract import FeaturizerSpec, Flag, ModelSpec, PointColumn, Prepared, ShapeInputs
+from featurizers.lifting import PointViews, lift
 from featurizers.weights import ModelUnavailableError, pick_device
 from featurizers.weights import resolve_dinov2_weights as resolve_weights
 
@@ -259,3 +265,59 @@ class Dinov2Featurizer:
     def __call__(self, views: np.ndarray) -> torch.Tensor:
         """(V, S, S, 3) uint8 views -> (V, D, G, G) float32 patch grids on the model's device."""
         return patch_features(self.model, self.preprocess(views))
+
+
+# The ``dinov2`` featurizer: patch grids of the shaded views lifted onto the points.
+
+
+def dinov2_columns(config: Any) -> tuple[PointColumn, ...]:
+    """``dino``: (N, D) float16, D from the model's architecture (no download)."""
+    name = DEFAULT_MODEL if config is None else config.dinov2_weights or config.dinov2_model
+    return (PointColumn("dino", pa.float16(), known_config(name).hidden_size),)
+
+
+def dinov2_step(inputs: ShapeInputs, config: Any) -> Prepared:
+    """The model input: (V, S, S, 3) uint8 shaded views; kept: the located points."""
+    return Prepared(model_input=inputs.renders["shaded"].rgb, state=inputs.located.for_bilinear())
+
+
+def load_dinov2_featurizer(config: Any) -> Dinov2Featurizer:
+    """The run's DINOv2 (``--dinov2-model``, ``--image-size``, ``--models``, ``--device``)."""
+    featurizer = Dinov2Featurizer(
+        config.dinov2_model,
+        image_size=config.image_size,
+        random_init=config.random_init,
+        device=config.device,
+    )
+    log.info(
+        "DINOv2 %s on %s (%s, preprocessing: %s)",
+        config.dinov2_model,
+        featurizer.device,
+        "random weights" if config.random_init else "pretrained",
+        featurizer.preprocess.backend,
+    )
+    return featurizer
+
+
+def dinov2_batch(model: Dinov2Featurizer, views: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """(V_i, S, S, 3) views of several shapes -> (V_i, D, G, G) float16 grids, one model batch."""
+    grids = model(np.concatenate(views)).to(torch.float16).cpu().numpy()
+    bounds = np.cumsum([0, *(len(v) for v in views)])
+    return [grids[a:b] for a, b in itertools.pairwise(bounds)]
+
+
+def lift_dino(located: PointViews, grids: np.ndarray) -> dict[str, np.ndarray]:
+    """``dino``: the shape's (V, D, G, G) patch grids lifted onto its points, (N, D) float16."""
+    maps = torch.from_numpy(grids).float().to(located.points.device)
+    return {"dino": lift(maps, located).to(torch.float16).cpu().numpy()}
+
+
+DINOV2 = FeaturizerSpec(
+    name="dinov2",
+    columns=dinov2_columns,
+    step=dinov2_step,
+    config_entries=lambda config: {"dinov2_model": config.dinov2_model},
+    flags=(Flag("--dinov2-model", "dinov2_model", DEFAULT_MODEL),),
+    render_mode="shaded",
+    model=ModelSpec(load=load_dinov2_featurizer, run_batch=dinov2_batch, finish=lift_dino),
+)

@@ -36,6 +36,7 @@ vectorized over points and views in torch, on the GPU when there is one.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
@@ -70,21 +71,26 @@ class PointViews:
         uv: (V, N, 2) float32 continuous pixel coordinates (column, row).
         visible: (V, N) bool, the view sees the point.
         face_id: (V, N) int32 id buffer at the pixel containing the point (-1 off-image or
-            background).
+            background); None in ``for_bilinear`` copies.
         taps: (V, N, 4) int64 flat pixel indices (row * S + column) of the 2 x 2 pixels
-            around the point, read by ``"surface"``.
+            around the point, read by ``"surface"``; None in ``for_bilinear`` copies.
         tap_weights: (V, N, 4) float32 bilinear weights of the taps on the point's own
-            surface, summing to 1 (0 where no tap is).
+            surface, summing to 1 (0 where no tap is); None in ``for_bilinear`` copies.
         image_size: S, the side of the rendered images.
     """
 
     points: torch.Tensor
     uv: torch.Tensor
     visible: torch.Tensor
-    face_id: torch.Tensor
-    taps: torch.Tensor
-    tap_weights: torch.Tensor
+    face_id: torch.Tensor | None
+    taps: torch.Tensor | None
+    tap_weights: torch.Tensor | None
     image_size: int
+
+    def for_bilinear(self) -> PointViews:
+        """The fields ``"bilinear"`` reads only (points, uv, visible): a fifth of the size,
+        for carrying the located points to a later stage."""
+        return dataclasses.replace(self, face_id=None, taps=None, tap_weights=None)
 
     @property
     def views_seen(self) -> np.ndarray:
@@ -260,6 +266,8 @@ def lift(
     device = located.points.device
     views, channels, height, width = feature_maps.shape
     if mode == "surface":
+        if located.taps is None:
+            raise ValueError("'surface' reads need the taps (not a for_bilinear copy)")
         if (height, width) != (located.image_size, located.image_size):
             raise ValueError(
                 f"'surface' reads need image-sized maps, got {tuple(feature_maps.shape)}"

@@ -7,7 +7,9 @@ Every per-shape step runs inside ``GuardedStep``: an exception in one shape beco
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,6 +17,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
+from featurizers.contract import Prepared
 from featurizers.names import escape_invalid_text, is_valid_text
 from featurizers.sampling import SurfaceSample, sample_shape
 from featurizers.shapes import ShapeRecord
@@ -43,18 +46,93 @@ class ShapeTask:
         return self
 
 
+@dataclass(frozen=True)
+class ShapeMeta:
+    """What a shard row needs of a record besides its points (no geometry, no textures)."""
+
+    shape_id: str
+    source: str
+    category_raw: str
+    part_names: tuple[str, ...]
+    mesh_sha256: str
+    warnings: tuple[str, ...]
+
+    @classmethod
+    def of(cls, record: ShapeRecord) -> ShapeMeta:
+        return cls(
+            record.shape_id,
+            record.source,
+            record.category_raw,
+            record.part_names,
+            record.mesh_sha256,
+            record.warnings,
+        )
+
+
 @dataclass
 class SampledShape:
-    """A shape in flight: its task, record, sampled points and the features computed so far.
+    """A loaded shape: its task, record (meshes, textures), sampled points and the features
+    computed so far. Only the stages that need the record see it (load, featurize).
 
-    ``features`` maps shard column names (``dino``, ``views_seen``, ``rgb``, ``partfield``)
-    to their per-point arrays.
+    ``features`` maps shard column names to their (N,) or (N, D) per-point arrays.
     """
 
     task: ShapeTask
     record: ShapeRecord
     sample: SurfaceSample
     features: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def meta(self) -> ShapeMeta:
+        return ShapeMeta.of(self.record)
+
+
+@dataclass
+class FeaturizedShape:
+    """A shape past the per-shape featurize stage: what later stages and its row need.
+
+    Attributes:
+        task: its input and shard.
+        meta: ids, names, hash and warnings for the row.
+        sample: its N points (``colors`` dropped: no column holds them).
+        features: finished per-point columns.
+        pending: ``Prepared`` inputs and states of featurizers still waiting for their
+            model, by featurizer name (each removed once its model has run).
+    """
+
+    task: ShapeTask
+    meta: ShapeMeta
+    sample: SurfaceSample
+    features: dict[str, np.ndarray] = field(default_factory=dict)
+    pending: dict[str, Prepared] = field(default_factory=dict)
+
+
+class StageError(Exception):
+    """An exception raised inside a named part of a composite step (``GuardedStep``
+    names that part, not the step, in the failure reason)."""
+
+    def __init__(self, stage: str, cause: Exception):
+        super().__init__(f"{stage}: {cause}")
+        self.stage = stage
+        self.cause = cause
+
+
+@contextmanager
+def named_stage(stage: str) -> Iterator[None]:
+    """Runs a part of a composite step: times it (``{stage}_ms``) and names it on failure."""
+    started = time.perf_counter()
+    try:
+        yield
+    except StageError:
+        raise
+    except Exception as exc:
+        raise StageError(stage, exc) from exc
+    stage_timing(stage).update(round((time.perf_counter() - started) * 1000))
+
+
+def stage_timing(stage: str):
+    """The Beam distribution of milliseconds per shape in ``stage`` (``{stage}_ms``)."""
+    return Metrics.distribution("features", f"{stage}_ms")
 
 
 class GuardedStep(beam.DoFn):
@@ -78,15 +156,20 @@ class GuardedStep(beam.DoFn):
         self.step = step
         self.task_of = task_of
         self.failures = Metrics.counter("features", f"{stage}_failed")
+        self.timing = stage_timing(stage)
 
     def process(self, element: Any) -> Iterator[Any]:
+        started = time.perf_counter()
         try:
             result = self.step(element)
         except Exception as exc:  # any bad shape becomes a failed manifest row
+            stage, exc = (
+                (exc.stage, exc.cause) if isinstance(exc, StageError) else (self.stage, exc)
+            )
             task = self.task_of(element) if self.task_of else element.task
             source_input = task.source_input
             reason = escape_invalid_text(
-                f"{self.stage}: {type(exc).__name__}: {one_line(exc, limit=None)}"
+                f"{stage}: {type(exc).__name__}: {one_line(exc, limit=None)}"
             )
             LOGGER.warning(
                 "failed %s (%s): %s",
@@ -99,6 +182,7 @@ class GuardedStep(beam.DoFn):
                 FAILED, ManifestEntry(source_input.shape_id, source_input.uri, "failed", reason)
             )
             return
+        self.timing.update(round((time.perf_counter() - started) * 1000))
         yield result
 
 
@@ -127,8 +211,8 @@ class ToShardRow(beam.DoFn):
     def setup(self) -> None:
         self.aliases = AliasMap.load(self.ontology) if self.ontology else None
 
-    def process(self, shape: SampledShape) -> Iterator[tuple[int, ShardItem]]:
-        record, sample = shape.record, shape.sample
+    def process(self, shape: SampledShape | FeaturizedShape) -> Iterator[tuple[int, ShardItem]]:
+        record, sample = shape.meta, shape.sample
         category, parts = self.resolve_names(record)
         texts = (record.shape_id, record.source, record.category_raw, category)
         invalid = [
@@ -154,7 +238,7 @@ class ToShardRow(beam.DoFn):
                 Part(escape_invalid_text(p.name_raw), escape_invalid_text(p.name), p.part_uid)
                 for p in parts
             ),
-            **shape.features,
+            features=shape.features,
         )
         warnings = record.warnings + tuple(
             f"invalid text escaped as '{escape_invalid_text(text)}'"
@@ -165,7 +249,7 @@ class ToShardRow(beam.DoFn):
             ShardItem(shape.task.source_input.shape_id, shape.task.source_input.uri, row, warnings),
         )
 
-    def resolve_names(self, record: ShapeRecord) -> tuple[str, tuple[Part, ...]]:
+    def resolve_names(self, record: ShapeMeta) -> tuple[str, tuple[Part, ...]]:
         """Canonical category and parts of a record (raw names without an ontology)."""
         if self.aliases is None:
             return record.category_raw, tuple(Part(name, name) for name in record.part_names)

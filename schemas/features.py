@@ -2,6 +2,9 @@
 
 One shard row per shape. Per-point columns are ``list<...>`` with N entries; vectors
 are ``fixed_size_list``, so a row converts to a numpy ``(N, D)`` array without a loop.
+A per-point column is exactly a list of numbers or of fixed-size lists of numbers
+(``is_per_point``); the one other list, ``parts``, holds structs. The feature columns
+come from the registered featurizers (``featurizers.catalog``), after the base columns.
 """
 
 from __future__ import annotations
@@ -14,8 +17,6 @@ import numpy as np
 import pyarrow as pa
 
 SCHEMA_VERSION = 1
-DEFAULT_DINO_DIM = 768
-PARTFIELD_DIM = 448
 
 #: File names of shards inside ``OUT/features/``.
 SHARD_GLOB = "part-*-of-*.parquet"
@@ -31,16 +32,40 @@ def _per_point(value_type: pa.DataType, width: int | None = None) -> pa.DataType
     return pa.list_(pa.list_(value_type, width) if width else value_type)
 
 
+def is_per_point(column_type: pa.DataType) -> bool:
+    """Whether a column holds one value or vector per point: ``list<number>`` or
+    ``list<fixed_size_list<number>>``."""
+    if not pa.types.is_list(column_type):
+        return False
+    item = column_type.value_type
+    if pa.types.is_fixed_size_list(item):
+        item = item.value_type
+    return pa.types.is_integer(item) or pa.types.is_floating(item)
+
+
+#: The per-point columns every shard has; the featurizers' follow them.
+BASE_POINT_COLUMNS = ("points", "normals", "face_index", "point_part")
+
+
 def features_schema(
-    dino_dim: int = DEFAULT_DINO_DIM, run_metadata: Mapping | None = None
+    feature_fields: Sequence[tuple[str, pa.DataType]] | None = None,
+    run_metadata: Mapping | None = None,
 ) -> pa.Schema:
     """The v1 feature shard schema.
 
     Args:
-        dino_dim: D of the ``dino`` column (384/768/1024 for DINOv2 small/base/large).
+        feature_fields: ``(name, type)`` of the featurizers' per-point columns, in order
+            (``featurizers.contract.feature_columns``); default: every registered
+            featurizer's, with its default settings.
         run_metadata: JSON-able facts about the run stored in the schema metadata under
             ``partbank.run`` (config, ``models``: ``pretrained`` or ``random-init``, ...).
     """
+    if feature_fields is None:
+        from featurizers.catalog import FEATURIZERS
+        from featurizers.contract import feature_columns
+
+        columns = feature_columns(list(FEATURIZERS.values()), (), None)
+        feature_fields = [(column.name, column.arrow_type) for column in columns]
     fields = [
         ("shape_id", pa.string()),
         ("source", pa.string()),
@@ -55,10 +80,7 @@ def features_schema(
         ("face_index", _per_point(pa.int32())),
         ("point_part", _per_point(pa.int16())),
         ("parts", pa.list_(PART_TYPE)),
-        ("dino", _per_point(pa.float16(), dino_dim)),
-        ("views_seen", _per_point(pa.uint8())),
-        ("rgb", _per_point(pa.uint8(), 3)),
-        ("partfield", _per_point(pa.float16(), PARTFIELD_DIM)),
+        *feature_fields,
         ("schema_version", pa.int16()),
     ]
     metadata = {META_SCHEMA_VERSION: str(SCHEMA_VERSION).encode()}
@@ -78,14 +100,15 @@ class Part:
 
 @dataclass
 class ShardRow:
-    """One shape's shard row as numpy arrays (N points; optional columns may be None).
+    """One shape's shard row as numpy arrays (N points).
 
     Attributes:
         points, normals: (N, 3) float32, normalized frame.
         face_index: (N,) int32. point_part: (N,) int16.
         center: (3,) float32. scale: float.
-        dino: (N, D) float16. views_seen: (N,) uint8. rgb: (N, 3) uint8.
-        partfield: (N, 448) float16.
+        features: the featurizers' columns by name ((N,) or (N, D) arrays, e.g. ``dino``
+            (N, D) float16, ``views_seen`` (N,) uint8, ``rgb`` (N, 3) uint8, ``partfield``
+            (N, 448) float16); a column not here is null in the row.
     """
 
     shape_id: str
@@ -101,10 +124,11 @@ class ShardRow:
     face_index: np.ndarray
     point_part: np.ndarray
     parts: Sequence[Part] = field(default_factory=tuple)
-    dino: np.ndarray | None = None
-    views_seen: np.ndarray | None = None
-    rgb: np.ndarray | None = None
-    partfield: np.ndarray | None = None
+    features: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    def per_point(self, name: str) -> np.ndarray | None:
+        """A per-point column's array (None where the row has none)."""
+        return getattr(self, name) if name in BASE_POINT_COLUMNS else self.features.get(name)
 
 
 def _per_point_column(
@@ -145,8 +169,8 @@ def shard_table(rows: Sequence[ShardRow], schema: pa.Schema) -> pa.Table:
         elif name == "center":
             flat = np.concatenate([np.asarray(r.center, np.float32) for r in rows])
             columns[name] = pa.FixedSizeListArray.from_arrays(pa.array(flat), 3)
-        elif pa.types.is_list(column.type):
-            columns[name] = _per_point_column([getattr(r, name) for r in rows], column.type, name)
+        elif is_per_point(column.type):
+            columns[name] = _per_point_column([r.per_point(name) for r in rows], column.type, name)
         else:
             columns[name] = pa.array([getattr(r, name) for r in rows], type=column.type)
     return pa.table(columns, schema=schema)

@@ -22,20 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
-from schemas.features import SHARD_GLOB
+from schemas.features import SHARD_GLOB, is_per_point
 from schemas.locations import Location, LocationLike
-
-#: Columns holding one value or vector per point.
-PER_POINT_COLUMNS = (
-    "points",
-    "normals",
-    "face_index",
-    "point_part",
-    "dino",
-    "views_seen",
-    "rgb",
-    "partfield",
-)
 
 
 def shard_files(
@@ -84,7 +72,7 @@ def batch_to_shapes(batch: pa.RecordBatch) -> list[dict[str, Any]]:
     columns: dict[str, list] = {}
     for name in batch.schema.names:
         column = batch.column(name)
-        if name in PER_POINT_COLUMNS:
+        if is_per_point(column.type):  # the schema says which columns are per point
             columns[name] = _per_point_arrays(column)
         elif name == "center":
             columns[name] = list(column.flatten().to_numpy().reshape(-1, 3))
@@ -171,7 +159,7 @@ class ShapeDataset:
         for name, value in shape.items():
             if name == "point_part":
                 item[name] = torch.from_numpy(value.astype(np.int64))
-            elif name in PER_POINT_COLUMNS or name == "center":
+            elif isinstance(value, np.ndarray):  # per-point columns and center
                 item[name] = torch.from_numpy(np.array(value))  # copy: Arrow buffers are read-only
             elif name == "parts":
                 item["part_names"] = [part["name"] for part in value]

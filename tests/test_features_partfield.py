@@ -1,4 +1,8 @@
-"""--featurizers partfield through RunInference on the local runner (random weights)."""
+"""--featurizers partfield through RunInference on the local runner (random weights).
+
+The wiring runs a tiny PartField network (``TINY_ARCHITECTURE``, registered for these
+tests); tests/test_partfield.py checks the real architecture against upstream.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,21 @@ import pyarrow.parquet as pq
 import pytest
 
 import beam_runner
+from featurizers import catalog
 from featurizers.partfield import PartField, encoder_points, from_partbank_frame
+from featurizers.partfield.featurizer import TINY_ARCHITECTURE, partfield_featurizer
 from featurizers.sampling import shape_seed
 from pipelines.sources import SOURCES
 from schemas.reader import ShardReader
 from tests.dataset_fixtures import DATASETS
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tiny_partfield():
+    """The ``partfield`` featurizer with the tiny network, for every test here."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(catalog.FEATURIZERS, "partfield", partfield_featurizer(TINY_ARCHITECTURE))
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +53,10 @@ def test_partfield_column_matches_the_network_run_directly(partfield_run):
     import torch
 
     torch.manual_seed(0)
-    model = PartField().eval()
+    model = PartField(TINY_ARCHITECTURE).eval()
+    width = TINY_ARCHITECTURE.part_channels
     for shape in shapes[:1]:
-        assert shape["partfield"].shape == (500, 448) and shape["partfield"].dtype == np.float16
+        assert shape["partfield"].shape == (500, width) and shape["partfield"].dtype == np.float16
         cloud = source.load(inputs[shape["shape_id"]]).cloud
         rng = np.random.default_rng([shape_seed(shape["shape_id"]), 1])
         points = encoder_points(cloud.points, shape["center"], shape["scale"], 2048, seed=rng)
@@ -111,4 +126,4 @@ def test_model_accelerator_hint_lands_on_the_model_stage_only(tmp_path):
         )
 
     names = [t.unique_name for t in proto.components.transforms.values() if accelerated(t)]
-    assert names and all("/PartField/RunInference" in name for name in names)
+    assert names and all("/partfield/RunInference" in name for name in names)

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
+import tempfile
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
+from pyarrow import fs as pafs
 from torch import Tensor
 
 
 class CheckpointError(ValueError):
     """A checkpoint that does not fit the model; the message names the file and the key."""
+
+
+@contextmanager
+def local_copy(path: str) -> Iterator[str]:
+    """A local path to a checkpoint: ``path`` itself, or a temporary copy of a file named
+    by a URI (``gs://...``, read through ``pyarrow.fs``)."""
+    if "://" not in path:
+        yield path
+        return
+    filesystem, inner = pafs.FileSystem.from_uri(path)
+    with tempfile.NamedTemporaryFile(suffix=os.path.splitext(path)[1]) as copy:
+        with filesystem.open_input_stream(inner) as remote:
+            shutil.copyfileobj(remote, copy, length=16 << 20)
+        copy.flush()
+        yield copy.name
 
 
 class _Opaque:
