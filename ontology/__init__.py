@@ -2,7 +2,8 @@
 
 Plain Python on numpy, polars, Arrow and faiss (no Beam): vocabulary readers,
 normalization rules, describers, embedders, candidate search, verification,
-grouping, canonical names, and ``AliasMap``, the name resolver inference code uses.
+grouping, canonical names, ``unify.unify`` (a whole run: vocabulary table -> outputs),
+and ``AliasMap``, the name resolver inference code uses.
 """
 
 from ontology.alias_map import AliasMap, CanonicalPart, UnknownNameError
