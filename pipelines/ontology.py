@@ -27,13 +27,13 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from ontology.config import OntologyConfig, prepare
-from ontology.embed import ModelUnavailableError
 from ontology.gemini import GeminiSettings, MissingApiKeyError
 from ontology.outputs import OntologyOutputs
 from ontology.unify import unify
 from pipelines.ontology_options import OntologyOptions
 from pipelines.options import CommonOptions
 from pipelines.run_info import iso_utc, package_versions, stage_timings_s, write_run_summary
+from schemas.common import ModelUnavailableError
 from schemas.ontology import ONTOLOGY_SCHEMA_VERSION, categories_schema, parts_schema
 
 log = logging.getLogger(__name__)
