@@ -1,5 +1,9 @@
 """Writing shards, the manifest and run files: atomic (temp file, then rename).
 
+Files are written with ``schemas.common.write_atomically`` (the one atomic write, shared
+with the Beam-free packages: ``pyarrow.fs``, so local paths and ``gs://`` alike); folders
+are probed, listed and cleaned with Beam's ``FileSystems``.
+
 Text that reaches Parquet or JSON here is always valid: invalid text from the inputs (a
 lone surrogate in a name, a non-UTF-8 path) is escaped with ``escape_invalid_text``, so a
 bad name never takes down the manifest or the run's summary.
@@ -22,6 +26,7 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from featurizers.names import escape_invalid_text
+from schemas.common import write_atomically
 from schemas.features import MANIFEST_SCHEMA
 
 LOGGER = logging.getLogger(__name__)
@@ -99,17 +104,6 @@ def _missing_folders(folder: str) -> list[str]:
 
 def shard_name(index: int, count: int) -> str:
     return f"{SHARD_PREFIX}-{index:05d}-of-{count:05d}.parquet"
-
-
-def write_atomically(path: str, write: Callable[[Any], None]) -> None:
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    folder, name = FileSystems.split(path)
-    temporary = FileSystems.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
-    with FileSystems.create(temporary) as handle:
-        write(handle)
-    if FileSystems.exists(path):
-        FileSystems.delete([path])
-    FileSystems.rename([temporary], [path])
 
 
 class WriteShardFile(beam.DoFn):

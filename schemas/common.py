@@ -15,6 +15,8 @@ from uuid import uuid4
 
 from pyarrow import fs as pafs
 
+from schemas.locations import Location, LocationLike
+
 
 class ModelUnavailableError(RuntimeError):
     """Model weights that are neither local nor cached and cannot be downloaded; the message
@@ -108,21 +110,24 @@ def from_hub(
     )
 
 
-def write_atomically(filesystem: pafs.FileSystem, path: str, write: Callable[[Any], None]) -> None:
-    """Call ``write(stream)`` on a temporary file beside ``path``, then move it to ``path``.
+def write_atomically(location: LocationLike, write: Callable[[Any], None]) -> None:
+    """Call ``write(stream)`` on a temporary file beside ``location``, then move it there.
 
-    Readers never see a half-written file; concurrent writers of the same path leave one
-    whole file. Missing parent folders are created.
+    Readers never see a half-written file; concurrent writers of the same file leave one
+    whole file; a failed write leaves the old file (if any) and no temporary. Missing
+    parent folders are created.
 
     Args:
-        filesystem: a pyarrow filesystem (local, GCS, or any fsspec one wrapped by pyarrow).
-        path: the file's path inside ``filesystem``.
+        location: the file: a local path, a URI (``gs://bucket/out/run.json``) or a
+            ``Location`` inside any pyarrow filesystem.
         write: writes the whole content into a binary output stream.
     """
+    file = Location.of(location)
+    filesystem, path = file.filesystem, file.path
     folder, _, name = path.rpartition("/")
     if folder:
         filesystem.create_dir(folder, recursive=True)
-    temporary = f"{folder}/.{name}.{uuid4().hex}.tmp" if folder else f".{name}.{uuid4().hex}.tmp"
+    temporary = f"{folder}/.{name}.{uuid4().hex}.tmp"
     try:
         with filesystem.open_output_stream(temporary) as stream:
             write(stream)
