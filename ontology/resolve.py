@@ -13,7 +13,7 @@ from ontology.canonical import choose_canonical
 from ontology.entities import Entity
 from ontology.grouping import Held, group_names
 from ontology.overrides import OVERRIDE
-from ontology.verdicts import MERGE, Judged
+from ontology.verdicts import MERGE, Judged, strongest_first
 
 log = logging.getLogger(__name__)
 
@@ -110,11 +110,7 @@ def _attaching_link(member: str, representative: str, links: Sequence[Judged]) -
     incident = [link for link in links if member in link.candidate.names]
     return min(
         incident,
-        key=lambda j: (
-            representative not in j.candidate.names,
-            -j.candidate.similarity,
-            j.candidate.names,
-        ),
+        key=lambda j: (representative not in j.candidate.names, *strongest_first(j.candidate)),
     )
 
 
