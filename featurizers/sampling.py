@@ -56,8 +56,10 @@ def shape_seed(shape_id: str) -> int:
     return int.from_bytes(hashlib.sha256(shape_id.encode()).digest()[:8], "little")
 
 
-def normalization(points: np.ndarray, shape_id: str = "") -> tuple[np.ndarray, float]:
-    """Center (bbox center, (3,) float32) and scale (longest bbox side) of (P, 3) points."""
+def unit_cube_frame(points: np.ndarray, shape_id: str = "") -> tuple[np.ndarray, float]:
+    """partbank's normalized frame of (P, 3) points: ``(center, scale)`` with center the bbox
+    center ((3,) float32) and scale its longest side, so ``(xyz - center) / scale`` lies in
+    [-0.5, 0.5]^3."""
     lo, hi = points.min(axis=0), points.max(axis=0)
     with np.errstate(over="ignore", invalid="ignore"):
         center, scale = (lo + hi) / 2, float((hi - lo).max())
@@ -93,7 +95,7 @@ def _sample_mesh(record: ShapeRecord, num_points: int, rng: np.random.Generator)
     if not geometry.area > 0:
         raise ShapeError(f"{record.shape_id}: mesh has zero surface area")
     used_vertices = geometry.vertices[np.unique(geometry.faces)]
-    center, scale = normalization(used_vertices, record.shape_id)
+    center, scale = unit_cube_frame(used_vertices, record.shape_id)
 
     points, face_index, barycentric = trimesh.sample.sample_surface(
         geometry, num_points, return_barycentric=True, seed=rng
@@ -117,7 +119,7 @@ def _sample_cloud(
         raise ShapeError(f"{shape_id}: point cloud is empty")
     if not np.isfinite(cloud.points).all():
         raise ShapeError(f"{shape_id}: point cloud has non-finite (NaN/inf) coordinates")
-    center, scale = normalization(cloud.points, shape_id)
+    center, scale = unit_cube_frame(cloud.points, shape_id)
     if count >= num_points:
         index = np.sort(rng.choice(count, num_points, replace=False))
     else:  # keep every point once, pad by resampling

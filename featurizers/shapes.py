@@ -8,7 +8,7 @@ cloud (Find3D). Faces are numbered globally in piece order: piece ``k`` owns fac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -58,8 +58,6 @@ class ShapeRecord:
         mesh_sha256: SHA-256 of the input file bytes (all files of the shape, in order).
         pieces: mesh pieces (empty for point clouds).
         cloud: the point cloud (None for meshes).
-        uri: where the shape was read from (file or folder).
-        extra: source-specific facts kept for reference (PartNet's ``model_id``...).
         warnings: one-line notes on what was read but is not fully right (a texture that
             could not be loaded, a name that had to be escaped); the shape is still usable.
             They reach the manifest's ``warnings`` column and the counts in run.json.
@@ -72,8 +70,6 @@ class ShapeRecord:
     mesh_sha256: str
     pieces: tuple[MeshPiece, ...] = ()
     cloud: PointCloud | None = None
-    uri: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

@@ -19,9 +19,8 @@ from featurizers.partfield.preprocess import (
     EXTENT,
     encoder_points,
     from_partbank_frame,
-    normalization,
     normalize_mesh,
-    normalize_points,
+    partfield_frame,
     sample_points,
 )
 from featurizers.weights import PARTFIELD_CHECKPOINT as OFFICIAL_CHECKPOINT
@@ -36,10 +35,9 @@ __all__ = [
     "PartFieldConfig",
     "encoder_points",
     "from_partbank_frame",
-    "normalization",
     "normalize_mesh",
-    "normalize_points",
     "official_checkpoint",
+    "partfield_frame",
     "query_triplane",
     "sample_points",
 ]

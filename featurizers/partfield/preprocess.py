@@ -18,8 +18,9 @@ EXTENT = 1.8
 DEFAULT_NUM_POINTS = 100_000
 
 
-def normalization(xyz: np.ndarray) -> tuple[np.ndarray, float]:
-    """Upstream's normalization of a shape: bounding-box centre and scale factor.
+def partfield_frame(xyz: np.ndarray) -> tuple[np.ndarray, float]:
+    """PartField's frame of a shape, as upstream computes it: bounding-box centre and the
+    scale factor into PartField's frame (not partbank's ``unit_cube_frame``).
 
     Args:
         xyz: (V, 3) mesh vertices (or cloud points) in any frame.
@@ -36,15 +37,9 @@ def normalization(xyz: np.ndarray) -> tuple[np.ndarray, float]:
     return (lo + hi) / 2, EXTENT / longest
 
 
-def normalize_points(points: np.ndarray) -> np.ndarray:
-    """(P, 3) points -> (P, 3) float32 points in PartField's frame (their own bounding box)."""
-    center, factor = normalization(points)
-    return ((np.asarray(points, dtype=np.float64) - center) * factor).astype(np.float32)
-
-
 def normalize_mesh(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
     """A copy of ``mesh`` moved into PartField's frame (from its vertex bounding box)."""
-    center, factor = normalization(mesh.vertices)
+    center, factor = partfield_frame(mesh.vertices)
     vertices = (np.asarray(mesh.vertices, dtype=np.float64) - center) * factor
     return trimesh.Trimesh(vertices=vertices, faces=np.asarray(mesh.faces), process=False)
 
@@ -90,7 +85,7 @@ def encoder_points(
     Args:
         surface: the shape's triangle mesh (sampled area-weighted, ``num_points`` samples)
             or its (P, 3) point cloud (used whole), in source units.
-        center: (3,) bbox center; scale: longest bbox side (partbank's normalization).
+        center: (3,) bbox center; scale: longest bbox side (partbank's ``unit_cube_frame``).
 
     Returns:
         (P, 3) float32 points in PartField's frame.

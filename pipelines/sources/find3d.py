@@ -151,6 +151,5 @@ class Find3DSource(Source):
                 normals=cloud.get("normals"),
                 colors=cloud.get("colors"),
             ),
-            uri=folder,
             warnings=tuple(dict.fromkeys(warnings)),
         )

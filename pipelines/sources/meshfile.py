@@ -62,6 +62,5 @@ def mesh_file_record(source_input: SourceInput, source: str, *, labeled: bool) -
         part_names=part_names,
         mesh_sha256=loaded.sha256,
         pieces=pieces,
-        uri=source_input.uri,
         warnings=tuple(dict.fromkeys(warnings)),
     )

@@ -114,7 +114,6 @@ class PartNetSource(Source):
         if not pieces:
             raise SourceError(f"{folder}: annotation references no meshes")
         category = valid_text(str(meta.get("model_cat", "")), f"model_cat in {folder}", warnings)
-        model_id = valid_text(str(meta.get("model_id", "")), f"model_id in {folder}", warnings)
         return ShapeRecord(
             shape_id=source_input.shape_id,
             source=self.name,
@@ -122,8 +121,6 @@ class PartNetSource(Source):
             part_names=part_names,
             mesh_sha256=files.combined_sha256(digests),
             pieces=tuple(pieces),
-            uri=folder,
-            extra={"model_id": model_id},
             warnings=tuple(dict.fromkeys(warnings)),
         )
 
