@@ -99,12 +99,16 @@ class ModelSpec:
         load: ``(config) -> model``, once per worker (weights found on the worker).
         run_batch: ``(model, inputs) -> outputs``: one output per model input, in order.
         finish: ``(state, output) -> columns``: the shape's finished columns.
-        describe: ``(config) -> str`` for logs (model name, weights).
     """
 
     load: Callable[[Any], Any]
     run_batch: Callable[[Any, Sequence[Any]], list[Any]]
     finish: Callable[[Any, Any], dict[str, np.ndarray]]
+
+
+def no_config_entries(config: Any) -> dict[str, Any]:
+    """A featurizer whose numbers depend on nothing but the points (and the rig)."""
+    return {}
 
 
 @dataclass(frozen=True)
@@ -125,7 +129,7 @@ class FeaturizerSpec:
     name: str
     columns: Callable[[Any], tuple[PointColumn, ...]]
     step: Callable[[ShapeInputs, Any], Prepared]
-    config_entries: Callable[[Any], dict[str, Any]] = lambda config: {}
+    config_entries: Callable[[Any], dict[str, Any]] = no_config_entries
     flags: tuple[Flag, ...] = ()
     render_mode: str | None = None
     model: ModelSpec | None = None

@@ -281,6 +281,10 @@ def dinov2_step(inputs: ShapeInputs, config: Any) -> Prepared:
     return Prepared(model_input=inputs.renders["shaded"].rgb, state=inputs.located.for_bilinear())
 
 
+def dinov2_entries(config: Any) -> dict[str, Any]:
+    return {"dinov2_model": config.dinov2_model}
+
+
 def load_dinov2_featurizer(config: Any) -> Dinov2Featurizer:
     """The run's DINOv2 (``--dinov2-model``, ``--image-size``, ``--models``, ``--device``)."""
     featurizer = Dinov2Featurizer(
@@ -316,7 +320,7 @@ DINOV2 = FeaturizerSpec(
     name="dinov2",
     columns=dinov2_columns,
     step=dinov2_step,
-    config_entries=lambda config: {"dinov2_model": config.dinov2_model},
+    config_entries=dinov2_entries,
     flags=(Flag("--dinov2-model", "dinov2_model", DEFAULT_MODEL),),
     render_mode="shaded",
     model=ModelSpec(load=load_dinov2_featurizer, run_batch=dinov2_batch, finish=lift_dino),

@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from apache_beam.metrics.metric import MetricsFilter
 
 from featurizers import catalog
 from featurizers.config import FeaturesConfig
@@ -21,6 +22,7 @@ from featurizers.contract import (
     PointColumn,
     Prepared,
     ShapeInputs,
+    config_entries,
     feature_columns,
 )
 from pipelines.features import FeaturesPipeline
@@ -92,13 +94,15 @@ def test_a_featurizer_registered_in_a_test_fills_its_columns(toy_featurizers, tm
         shapes_per_shard=2,
     )
     discovered = discover_all(config)
-    with beam.Pipeline(runner="FnApiRunner") as pipeline:
-        _ = (
-            pipeline
-            | FeaturesPipeline(config, discovered, {})
-            | beam.combiners.ToList()
-            | beam.Map(write_manifest, config.features_dir)
-        )
+    pipeline = beam.Pipeline(runner="FnApiRunner")
+    _ = (
+        pipeline
+        | FeaturesPipeline(config, discovered, {})
+        | beam.combiners.ToList()
+        | beam.Map(write_manifest, config.features_dir)
+    )
+    result = pipeline.run()
+    result.wait_until_finish()
 
     shard = sorted((tmp_path / "out" / "features").glob("part-*.parquet"))[0]
     schema = pq.read_schema(shard)
@@ -114,6 +118,14 @@ def test_a_featurizer_registered_in_a_test_fills_its_columns(toy_featurizers, tm
         z = points[:, 2].astype(np.float64)
         np.testing.assert_array_equal(shape["twice"], np.stack([2 * z, -2 * z], axis=1))
         assert "dino" not in shape and "rgb" not in shape  # not requested: null
+
+    # milliseconds per shape: each guarded stage, each featurizer's step (and model attach)
+    per_shape = {"load": 1, "featurize": 1, "distance": 1, "twice": 2}
+    for stage, times in per_shape.items():
+        query = result.metrics().query(MetricsFilter().with_name(f"{stage}_ms"))
+        timings = [result.committed for result in query["distributions"]]  # one per Beam step
+        assert sum(t.count for t in timings) == times * len(shapes), stage
+        assert min(t.min for t in timings) >= 0
 
 
 def test_schema_holds_every_registered_featurizer_in_registration_order(toy_featurizers):
@@ -143,3 +155,17 @@ def test_built_in_flags_match_the_command_line_defaults():
     for spec in catalog.FEATURIZERS.values():
         for flag in spec.flags:
             assert getattr(parsed, flag.attribute) == flag.default, flag.flag
+
+
+@pytest.mark.parametrize(
+    "names", [("rgb",), ("dinov2", "partfield"), ("dinov2", "partfield", "rgb")]
+)
+def test_specs_give_the_config_hash_entries_of_their_featurizers(names, tmp_path):
+    weights = tmp_path / "model.ckpt"
+    weights.write_bytes(b"0" * 10)
+    config = FeaturesConfig(output=str(tmp_path), featurizers=names, partfield_weights=str(weights))
+    entries = config_entries(catalog.requested(names), config)
+    assert entries == {k: v for k, v in config.numeric_config.items() if k in entries}
+    assert ("partfield_weights" in entries) == ("partfield" in names)
+    if "partfield" in names:
+        assert entries["partfield_weights"] == "model.ckpt:10"
