@@ -1,13 +1,14 @@
 """Compare two features outputs row by row, provenance aside.
 
-    python benchmarks/compare_shards.py A B
+    python benchmarks/compare_shards.py A B [--ignore COLUMN]...
 
 A and B are ``--output`` folders (or their ``features/`` folders). Every Parquet file in
 one ``features/`` folder (shards and ``_manifest.parquet``) must exist in the other with
 the same schema (field names, types and schema metadata other than ``partbank.run``,
 which records the run) and the same rows, column by column, in order. The run files
-(``features_run.json``: timings, paths, versions) are not compared. Prints one line per
-file and a verdict; exits 1 on any difference.
+(``features_run.json``: timings, paths, versions) are not compared, nor the columns named
+by ``--ignore`` (e.g. the manifest's ``uri`` when the two runs read the bundled samples
+from two checkouts). Prints one line per file and a verdict; exits 1 on any difference.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def data_metadata(schema: pa.Schema) -> dict[bytes, bytes]:
     return {k: v for k, v in (schema.metadata or {}).items() if k not in PROVENANCE_KEYS}
 
 
-def compare_file(a: Path, b: Path) -> list[str]:
-    """Differences between two Parquet files (empty: equal), one line each."""
+def compare_file(a: Path, b: Path, ignored: frozenset[str] = frozenset()) -> list[str]:
+    """Differences between two Parquet files (empty: equal), one line each; columns in
+    ``ignored`` are compared by type only."""
     table_a, table_b = pq.read_table(a), pq.read_table(b)
     problems = []
     if table_a.schema.remove_metadata() != table_b.schema.remove_metadata():
@@ -44,6 +46,8 @@ def compare_file(a: Path, b: Path) -> list[str]:
     if table_a.num_rows != table_b.num_rows:
         return [*problems, f"{table_a.num_rows} rows vs {table_b.num_rows}"]
     for name in table_a.column_names:
+        if name in ignored:
+            continue
         column_a, column_b = table_a.column(name), table_b.column(name)
         for row in range(table_a.num_rows):
             if not column_a.slice(row, 1).equals(column_b.slice(row, 1)):
@@ -56,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("a", help="an --output folder (or its features/ folder)")
     parser.add_argument("b", help="the other one")
+    parser.add_argument(
+        "--ignore", action="append", default=[], metavar="COLUMN", help="a column not compared"
+    )
     args = parser.parse_args(argv)
     folder_a, folder_b = features_folder(args.a), features_folder(args.b)
     names_a = sorted(p.name for p in folder_a.glob("*.parquet"))
@@ -68,13 +75,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no Parquet files in {folder_a}")
         return 1
     for name in sorted(set(names_a) & set(names_b)):
-        problems = compare_file(folder_a / name, folder_b / name)
+        problems = compare_file(folder_a / name, folder_b / name, frozenset(args.ignore))
         rows = pq.ParquetFile(folder_a / name).metadata.num_rows
         print(f"{name}: {rows} rows, " + ("identical" if not problems else "DIFFERENT"))
         for problem in problems:
             print(f"  {problem}")
         differ += bool(problems)
-    print("identical (provenance aside)" if not differ else f"{differ} file(s) differ")
+    ignored = f", {', '.join(args.ignore)} not compared" if args.ignore else ""
+    print(f"identical (provenance aside{ignored})" if not differ else f"{differ} file(s) differ")
     return 1 if differ else 0
 
 
