@@ -125,6 +125,12 @@ class FeaturesConfig:
         return bool(MODEL_FEATURIZERS & set(self.featurizers))
 
     @property
+    def model_weights(self) -> str | None:
+        """``pretrained`` or ``random-init`` when a model runs, else None (the run file's and
+        the shards' ``models``)."""
+        return self.models if self.uses_models else None
+
+    @property
     def random_init(self) -> bool:
         return self.models == "random-init" and self.uses_models
 

@@ -56,6 +56,12 @@ def stage_timings_s(result: beam.runners.runner.PipelineResult, namespace: str) 
     return {stage: round(totals[stage] / 1000, 3) for stage in sorted(totals)}
 
 
+def counter_total(result: beam.runners.runner.PipelineResult, name: str) -> int:
+    """The committed total of a pipeline counter, over all steps (0 when it never counted)."""
+    counters = result.metrics().query(MetricsFilter().with_name(name))["counters"]
+    return sum(counter.committed or 0 for counter in counters)
+
+
 def run_file_name(pipeline: str) -> str:
     """The run file's name inside ``--output``: ``{pipeline}_run.json``."""
     return f"{pipeline}_run.json"

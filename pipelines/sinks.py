@@ -168,6 +168,44 @@ def write_manifest(entries: list[ManifestEntry], folder: str) -> None:
     )
 
 
+@dataclass(frozen=True)
+class ManifestSummary:
+    """What a written manifest says about a run.
+
+    Attributes:
+        counts: ``ok``, ``failed`` and ``with_warnings`` (ok shapes with a warning).
+        warnings: the warnings of all ok shapes.
+        shards: the shard files holding ok shapes, sorted.
+        lines: ``failed: ID: ERROR`` per failed input, then ``warning: ID: W1; W2`` per ok
+            shape with warnings (what the command prints).
+    """
+
+    counts: dict[str, int]
+    warnings: int
+    shards: list[str]
+    lines: list[str]
+
+
+def summarize_manifest(folder: str) -> ManifestSummary:
+    """The ``ManifestSummary`` of ``folder/_manifest.parquet``."""
+    import polars as pl
+
+    with FileSystems.open(FileSystems.join(folder, MANIFEST_FILE)) as handle:
+        manifest = pl.read_parquet(handle)
+    ok = manifest.filter(pl.col("status") == "ok")
+    failed = manifest.filter(pl.col("status") == "failed")
+    warned = ok.filter(ok["warnings"].list.len() > 0)
+    lines = [f"failed: {i}: {e}" for i, e in failed.select("shape_id", "error").iter_rows()]
+    for shape_id, warnings in warned.select("shape_id", "warnings").iter_rows():
+        lines.append(f"warning: {shape_id}: {'; '.join(warnings)}")
+    return ManifestSummary(
+        counts={"ok": ok.height, "failed": failed.height, "with_warnings": warned.height},
+        warnings=int(ok["warnings"].list.len().sum()),
+        shards=sorted(ok["shard"].unique().to_list()),
+        lines=lines,
+    )
+
+
 def remove_stale_shards(folder: str, keep: Iterable[str]) -> list[str]:
     """Delete shard files in ``folder`` that this run did not write (an earlier run's)."""
     keep = set(keep)
