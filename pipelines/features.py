@@ -28,8 +28,6 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
 from featurizers.config import ConfigError, FeaturesConfig
@@ -37,8 +35,14 @@ from featurizers.names import escape_invalid_text
 from featurizers.weights import pick_device
 from pipelines.options import CommonOptions, FeaturesOptions
 from pipelines.registry import PIPELINES
-from pipelines.run_info import package_versions, run_file_name, stage_timings_s, write_run_summary
-from pipelines.sinks import MANIFEST_FILE, remove_stale_shards, write_manifest
+from pipelines.run_info import (
+    counter_total,
+    package_versions,
+    run_file_name,
+    stage_timings_s,
+    write_run_summary,
+)
+from pipelines.sinks import remove_stale_shards, summarize_manifest, write_manifest
 from schemas.common import ModelUnavailableError
 from schemas.features import DEFAULT_DINO_DIM
 
@@ -208,12 +212,6 @@ class FeaturesPipeline(beam.PTransform):
         )
 
 
-def counter_total(result: beam.runners.runner.PipelineResult, name: str) -> int:
-    """The committed total of a pipeline counter (0 when it never incremented)."""
-    counters = result.metrics().query(MetricsFilter().with_name(name))["counters"]
-    return sum(counter.committed or 0 for counter in counters)
-
-
 def run(options: PipelineOptions) -> int:
     """Run the features pipeline; returns 0 when at least one shape was written."""
     started_at, started = time.time(), time.monotonic()
@@ -237,9 +235,7 @@ def run(options: PipelineOptions) -> int:
     run_metadata = {
         "config": config.numeric_config,
         "config_hash": config.config_hash,
-        "models": ("random-init" if config.random_init else "pretrained")
-        if config.uses_models
-        else None,
+        "models": config.model_weights,
         "versions": versions,
     }
     if config.random_init:
@@ -256,23 +252,13 @@ def run(options: PipelineOptions) -> int:
     result.wait_until_finish()
     ran = time.monotonic()
 
-    import polars as pl
-
     from featurizers.rendering import gl_renderer
     from pipelines.stages import UNRESOLVED_NAMES
 
-    manifest = pl.read_parquet(FileSystems.join(config.features_dir, MANIFEST_FILE))
-    ok = manifest.filter(pl.col("status") == "ok")
-    written_shards = ok["shard"].unique().to_list()
-    stale = remove_stale_shards(config.features_dir, written_shards)
+    manifest = summarize_manifest(config.features_dir)
+    stale = remove_stale_shards(config.features_dir, manifest.shards)
     if config.emit_views:
-        stale += remove_stale_shards(config.views_dir, written_shards)
-    warning_counts = ok["warnings"].list.len()
-    counts = {
-        "ok": ok.height,
-        "failed": manifest.height - ok.height,
-        "with_warnings": int((warning_counts > 0).sum()),
-    }
+        stale += remove_stale_shards(config.views_dir, manifest.shards)
     summary = write_run_summary(
         config.output,
         "features",
@@ -283,27 +269,23 @@ def run(options: PipelineOptions) -> int:
             **stage_timings_s(result, "features"),
         },
         versions,
-        config=run_metadata["config"],
+        config=config.numeric_config,
         config_hash=config.config_hash,
-        models=run_metadata["models"],
+        models=config.model_weights,
         options=asdict(config),
         runner=options.view_as(StandardOptions).runner,
         device=str(pick_device(config.device)) if config.uses_models else None,
         renderer=gl_renderer() if config.lifted else None,
         inputs=discovered.candidates,
-        counts=counts,
-        warnings=int(warning_counts.sum()),
+        counts=manifest.counts,
+        warnings=manifest.warnings,
         removed_stale_shards=stale,
-        shards=sorted(written_shards),
+        shards=manifest.shards,
         **{UNRESOLVED_NAMES: counter_total(result, UNRESOLVED_NAMES)},
     )
-    failed = manifest.filter(pl.col("status") == "failed")
-    for shape_id, error in failed.select("shape_id", "error").iter_rows():
-        print(f"failed: {shape_id}: {error}")
-    for shape_id, warnings in (
-        ok.filter(warning_counts > 0).select("shape_id", "warnings").iter_rows()
-    ):
-        print(f"warning: {shape_id}: {'; '.join(warnings)}")
+    counts = manifest.counts
+    for line in manifest.lines:
+        print(line)
     print(
         f"features: {counts['ok']} shapes written ({counts['with_warnings']} with warnings), "
         f"{counts['failed']} failed -> {config.features_dir} ({summary['timings_s']['total']} s)"
