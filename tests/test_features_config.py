@@ -9,7 +9,7 @@ import pytest
 
 from featurizers.config import ConfigError, FeaturesConfig
 from featurizers.dinov2 import DEFAULT_MODEL as DINOV2_DEFAULT_MODEL
-from featurizers.partfield import DEFAULT_NUM_POINTS as DEFAULT_PARTFIELD_POINTS
+from featurizers.partfield import DEFAULT_PARTFIELD_POINTS
 from featurizers.sampling import DEFAULT_SHAPE_POINTS
 from pipelines import sample_data
 from pipelines.sources import SOURCES

@@ -15,7 +15,7 @@ from featurizers.partfield.checkpoint import CheckpointError
 from featurizers.partfield.config import PartFieldConfig
 from featurizers.partfield.model import PartField, query_triplane
 from featurizers.partfield.preprocess import (
-    DEFAULT_NUM_POINTS,
+    DEFAULT_PARTFIELD_POINTS,
     EXTENT,
     encoder_points,
     from_partbank_frame,
@@ -27,7 +27,7 @@ from featurizers.weights import PARTFIELD_CHECKPOINT as OFFICIAL_CHECKPOINT
 from featurizers.weights import official_partfield_checkpoint as official_checkpoint
 
 __all__ = [
-    "DEFAULT_NUM_POINTS",
+    "DEFAULT_PARTFIELD_POINTS",
     "EXTENT",
     "OFFICIAL_CHECKPOINT",
     "CheckpointError",

@@ -18,7 +18,11 @@ import pyarrow as pa
 
 from featurizers.contract import FeaturizerSpec, Flag, ModelSpec, PointColumn, Prepared, ShapeInputs
 from featurizers.partfield.config import PartFieldConfig
-from featurizers.partfield.preprocess import DEFAULT_NUM_POINTS, encoder_points, from_partbank_frame
+from featurizers.partfield.preprocess import (
+    DEFAULT_PARTFIELD_POINTS,
+    encoder_points,
+    from_partbank_frame,
+)
 from featurizers.sampling import shape_seed
 
 LOGGER = logging.getLogger(__name__)
@@ -129,7 +133,7 @@ def partfield_featurizer(architecture: PartFieldConfig | None = None) -> Featuri
         step=partfield_step,
         config_entries=partfield_entries,
         flags=(
-            Flag("--partfield-points", "partfield_points", DEFAULT_NUM_POINTS),
+            Flag("--partfield-points", "partfield_points", DEFAULT_PARTFIELD_POINTS),
             Flag("--partfield-checkpoint", "partfield_checkpoint", None),
         ),
         model=ModelSpec(

@@ -14,8 +14,8 @@ import trimesh
 
 #: Length of the longest bounding-box side in PartField's frame.
 EXTENT = 1.8
-#: Surface samples upstream feeds the encoder.
-DEFAULT_NUM_POINTS = 100_000
+#: Surface samples upstream feeds the encoder (``--partfield-points``).
+DEFAULT_PARTFIELD_POINTS = 100_000
 
 
 def partfield_frame(xyz: np.ndarray) -> tuple[np.ndarray, float]:
@@ -45,7 +45,7 @@ def normalize_mesh(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
 
 
 def sample_points(
-    mesh: trimesh.Trimesh, num_points: int = DEFAULT_NUM_POINTS, seed: int | None = 0
+    mesh: trimesh.Trimesh, num_points: int = DEFAULT_PARTFIELD_POINTS, seed: int | None = 0
 ) -> np.ndarray:
     """The encoder's input: area-weighted surface samples of the normalized mesh.
 
@@ -74,7 +74,7 @@ def encoder_points(
     surface: trimesh.Trimesh | np.ndarray,
     center: np.ndarray,
     scale: float,
-    num_points: int = DEFAULT_NUM_POINTS,
+    partfield_points: int = DEFAULT_PARTFIELD_POINTS,
     seed: int | None = 0,
 ) -> np.ndarray:
     """The encoder's input for a shape normalized by partbank's ``(center, scale)``.
@@ -83,7 +83,8 @@ def encoder_points(
     points exactly into the same frame.
 
     Args:
-        surface: the shape's triangle mesh (sampled area-weighted, ``num_points`` samples)
+        surface: the shape's triangle mesh (sampled area-weighted, ``partfield_points``
+            samples)
             or its (P, 3) point cloud (used whole), in source units.
         center: (3,) bbox center; scale: longest bbox side (partbank's ``unit_cube_frame``).
 
@@ -91,7 +92,7 @@ def encoder_points(
         (P, 3) float32 points in PartField's frame.
     """
     if isinstance(surface, trimesh.Trimesh):
-        points, _ = trimesh.sample.sample_surface(surface, num_points, seed=seed)
+        points, _ = trimesh.sample.sample_surface(surface, partfield_points, seed=seed)
     else:
         points = np.asarray(surface)
     return from_partbank_frame((np.asarray(points, dtype=np.float64) - center) / scale)
