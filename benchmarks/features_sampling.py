@@ -31,8 +31,8 @@ import beam_runner
 from benchmarks.figures import add_rows_option, append_rows
 from featurizers.sampling import sample_shape
 from pipelines import sample_data
-from pipelines.stages import SampledShape, ShapeTask, ToShardRow
 from pipelines.sources import SOURCES
+from pipelines.stages import SampledShape, ShapeTask, ToShardRow
 from schemas.features import features_schema, shard_table
 
 

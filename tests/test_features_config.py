@@ -11,11 +11,11 @@ from featurizers.config import ConfigError, FeaturesConfig
 from featurizers.dinov2 import DEFAULT_MODEL as DINOV2_DEFAULT_MODEL
 from featurizers.partfield import DEFAULT_PARTFIELD_POINTS
 from featurizers.sampling import DEFAULT_SHAPE_POINTS
-from pipelines import sample_data
 from pipelines.sources import SOURCES
 from pipelines.sources.discovery import bundled_samples, discover_all, paired_inputs
 from schemas.common import ModelUnavailableError
 from tests.conftest import REPO_ROOT
+from tests.test_features_robustness import folders_sharing_a_shape_id
 
 
 def test_the_config_module_imports_neither_beam_nor_torch_nor_trimesh():
@@ -122,11 +122,7 @@ def test_inputs_pair_with_the_source_before_them():
 
 
 def test_discovery_sorts_cuts_to_the_limit_and_rejects_shared_shape_ids(tmp_path):
-    first, second = tmp_path / "first", tmp_path / "second"
-    sample_data.write_glb(first / "mug.glb", sample_data.mug())
-    sample_data.write_glb(first / "lamp.glb", sample_data.lamp())
-    sample_data.write_glb(second / "mug.glb", sample_data.mug())
-    sample_data.write_glb(second / "chair.glb", sample_data.chair())
+    first, second = folders_sharing_a_shape_id(tmp_path)
     inputs = (("glb", str(second)), ("glb", str(first)))
 
     found = discover_all(FeaturesConfig("out", inputs=inputs))

@@ -22,9 +22,9 @@ from featurizers.names import is_valid_text
 from featurizers.sampling import sample_shape
 from featurizers.shapes import MeshPiece, ShapeRecord
 from pipelines import sample_data
-from pipelines.stages import SampledShape, ShapeTask, ToShardRow
 from pipelines.sinks import MANIFEST_FILE, ManifestEntry, WriteShardFile, write_json, write_manifest
 from pipelines.sources import SourceInput
+from pipelines.stages import SampledShape, ShapeTask, ToShardRow
 from schemas.features import features_schema, shard_table
 from schemas.reader import ShardReader
 
@@ -156,12 +156,18 @@ def test_manifest_and_run_file_take_raw_invalid_text(tmp_path):
     assert json.loads((tmp_path / "run.json").read_text()) == {"input": "/d/b\udc80d"}
 
 
-def test_inputs_sharing_a_shape_id_fail_alone(tmp_path):
-    first, second = tmp_path / "first", tmp_path / "second"
+def folders_sharing_a_shape_id(root: Path) -> tuple[Path, Path]:
+    """Two glb folders: ``first`` (mug, lamp) and ``second`` (mug, chair): ``glb/mug`` twice."""
+    first, second = root / "first", root / "second"
     sample_data.write_glb(first / "mug.glb", sample_data.mug())
     sample_data.write_glb(first / "lamp.glb", sample_data.lamp())
     sample_data.write_glb(second / "mug.glb", sample_data.mug())
     sample_data.write_glb(second / "chair.glb", sample_data.chair())
+    return first, second
+
+
+def test_inputs_sharing_a_shape_id_fail_alone(tmp_path):
+    first, second = folders_sharing_a_shape_id(tmp_path)
     out = tmp_path / "out"
     args = ["--source", "glb", "--input", str(first), "--source", "glb", "--input", str(second)]
     assert run_features(*args, "--output", str(out)) == 0
