@@ -4,9 +4,9 @@ Graph::
 
     tasks (inputs discovered up front, sorted, assigned to shards)
       -> Reshuffle -> LoadAndSample (source reader + surface sampling)
-      -> [Render: views, visibility, lifted rgb]            (--featurizers rgb and/or dinov2)
-      -> [DINOv2: RunInference on the views -> lift]        (--featurizers dinov2)
-      -> [PartField: inputs -> RunInference -> attach]      (--featurizers partfield)
+      -> Featurize: [render, locate the points] + every requested featurizer's step
+         (the last stage that holds the mesh; featurizers.catalog lists the featurizers)
+      -> per featurizer with a model: RunInference -> Attach (its finish)
       -> ToShardRow (ontology names) -> GroupByKey(shard) -> WriteShardFile
       -> manifest (ok rows from the writer + failed rows of every stage)
       [-> views/ table of renders, label maps and cameras]  (--emit-views)
@@ -44,7 +44,6 @@ from pipelines.run_info import (
 )
 from pipelines.sinks import remove_stale_shards, summarize_manifest, write_manifest
 from schemas.common import ModelUnavailableError
-from schemas.features import DEFAULT_DINO_DIM
 
 if TYPE_CHECKING:  # the sources load trimesh: imported when a run starts
     from pipelines.sources.discovery import Discovered
@@ -104,16 +103,18 @@ class FeaturesPipeline(beam.PTransform):
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         from featurizers.cameras import orbit_rig
-        from pipelines.featurize import Dinov2Features, PartFieldFeatures, RenderViews
-        from pipelines.inference import Dinov2ModelHandler, PartFieldModelHandler
+        from featurizers.catalog import FEATURIZERS, requested
+        from featurizers.contract import feature_columns
+        from pipelines.featurize import Featurize, ModelFeatures, RenderSettings
         from pipelines.sinks import WriteShardFile
         from pipelines.stages import FAILED, GuardedStep, ShapeTask, ToShardRow, load_and_sample
         from schemas.features import features_schema, shard_table
 
         config = self.config
+        specs = tuple(requested(config.featurizers))
+        columns = feature_columns(list(FEATURIZERS.values()), config.featurizers, config)
         schema = features_schema(
-            dino_dim=config.dino_dim if "dinov2" in config.featurizers else DEFAULT_DINO_DIM,
-            run_metadata=self.run_metadata,
+            [(column.name, column.arrow_type) for column in columns], self.run_metadata
         )
         tasks = [
             ShapeTask(i // config.shapes_per_shard, source_input)
@@ -129,43 +130,20 @@ class FeaturesPipeline(beam.PTransform):
             ).with_outputs(FAILED, main="ok")
         )
         rejected = pbegin | "Rejected" >> beam.Create(self.rejected)
-        shapes, failures = sampled.ok, [rejected, sampled[FAILED]]
-        if config.lifted:
-            located, failed = shapes | "RenderViews" >> RenderViews(
-                orbit_rig(config.views, config.image_size),
-                config.lifted,
-                config.emit_views,
-                config.device,
-            )
-            failures.append(failed)
-            if config.emit_views:
-                self.write_views(located)
-            if "dinov2" in config.featurizers:
-                shapes, failed = located | "DINOv2" >> Dinov2Features(
-                    Dinov2ModelHandler(
-                        config.dinov2_model,
-                        config.image_size,
-                        config.random_init,
-                        config.device,
-                        max_batch_size=self.model_batch_size,
-                    ),
-                    config.model_accelerator,
+        render = None
+        if any(spec.lifted for spec in specs):
+            rig = orbit_rig(config.views, config.image_size)
+            render = RenderSettings(rig, config.device, config.emit_views)
+        shapes, views, failed = sampled.ok | "Featurize" >> Featurize(specs, config, render)
+        failures = [rejected, sampled[FAILED], failed]
+        if views is not None:
+            self.write_views(views)
+        for spec in specs:
+            if spec.model is not None:
+                shapes, failed = shapes | spec.name >> ModelFeatures(
+                    spec, config, self.model_batch_size, config.model_accelerator
                 )
                 failures.append(failed)
-            else:
-                shapes = located | "Shapes" >> beam.Map(lambda item: item.shape)
-        if "partfield" in config.featurizers:
-            shapes, failed = shapes | "PartField" >> PartFieldFeatures(
-                PartFieldModelHandler(
-                    config.partfield_checkpoint,
-                    config.random_init,
-                    config.device,
-                    self.model_batch_size,
-                ),
-                config.partfield_points,
-                config.model_accelerator,
-            )
-            failures.append(failed)
         written = (
             shapes
             | "ToShardRow" >> beam.ParDo(ToShardRow(config.config_hash, config.ontology))
@@ -188,19 +166,24 @@ class FeaturesPipeline(beam.PTransform):
         """Shapes per model forward pass: 8 on a GPU, 1 on the CPU."""
         return 8 if pick_device(self.config.device).type == "cuda" else 1
 
-    def write_views(self, located: beam.PCollection) -> None:
-        """The ``views/`` table: one row per (shape, view), sharded like the features."""
+    def write_views(self, views: beam.PCollection) -> None:
+        """The ``views/`` table: one row per (shape, view), sharded like the features.
+
+        Args:
+            views: ``(FeaturizedShape, per-view records)`` pairs.
+        """
         from pipelines.sinks import ShardItem, WriteShardFile
         from schemas.views import VIEWS_SCHEMA, views_table
 
-        def view_item(item) -> tuple[int, ShardItem]:
-            shape_id = item.task.source_input.shape_id
-            names = tuple(map(escape_invalid_text, item.shape.record.part_names))
-            row = (escape_invalid_text(shape_id), names, item.view_records)
-            return item.task.shard, ShardItem(shape_id, item.task.source_input.uri, row)
+        def view_item(pair) -> tuple[int, ShardItem]:
+            shape, records = pair
+            shape_id = shape.task.source_input.shape_id
+            names = tuple(map(escape_invalid_text, shape.meta.part_names))
+            row = (escape_invalid_text(shape_id), names, records)
+            return shape.task.shard, ShardItem(shape_id, shape.task.source_input.uri, row)
 
         _ = (
-            located
+            views
             | "ViewRows" >> beam.Map(view_item)
             | "GroupViewsByShard" >> beam.GroupByKey()
             | "WriteViews"
