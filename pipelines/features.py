@@ -105,7 +105,7 @@ class FeaturesPipeline(beam.PTransform):
         from featurizers.cameras import orbit_rig
         from featurizers.catalog import FEATURIZERS, requested
         from featurizers.contract import feature_columns
-        from pipelines.featurize import Featurize, ModelFeatures, RenderSettings
+        from pipelines.featurize import Featurize, ModelFeatures, RenderSettings, WriteViews
         from pipelines.sinks import WriteShardFile
         from pipelines.stages import FAILED, GuardedStep, ShapeTask, ToShardRow, load_and_sample
         from schemas.features import features_schema, shard_table
@@ -137,7 +137,7 @@ class FeaturesPipeline(beam.PTransform):
         shapes, views, failed = sampled.ok | "Featurize" >> Featurize(specs, config, render)
         failures = [rejected, sampled[FAILED], failed]
         if views is not None:
-            self.write_views(views)
+            _ = views | "Views" >> WriteViews(config.views_dir, self.shard_count)
         for spec in specs:
             if spec.model is not None:
                 shapes, failed = shapes | spec.name >> ModelFeatures(
@@ -165,34 +165,6 @@ class FeaturesPipeline(beam.PTransform):
     def model_batch_size(self) -> int:
         """Shapes per model forward pass: 8 on a GPU, 1 on the CPU."""
         return 8 if pick_device(self.config.device).type == "cuda" else 1
-
-    def write_views(self, views: beam.PCollection) -> None:
-        """The ``views/`` table: one row per (shape, view), sharded like the features.
-
-        Args:
-            views: ``(FeaturizedShape, per-view records)`` pairs.
-        """
-        from pipelines.sinks import ShardItem, WriteShardFile
-        from schemas.views import VIEWS_SCHEMA, views_table
-
-        def view_item(pair) -> tuple[int, ShardItem]:
-            shape, records = pair
-            shape_id = shape.task.source_input.shape_id
-            names = tuple(map(escape_invalid_text, shape.meta.part_names))
-            row = (escape_invalid_text(shape_id), names, records)
-            return shape.task.shard, ShardItem(shape_id, shape.task.source_input.uri, row)
-
-        _ = (
-            views
-            | "ViewRows" >> beam.Map(view_item)
-            | "GroupViewsByShard" >> beam.GroupByKey()
-            | "WriteViews"
-            >> beam.ParDo(
-                WriteShardFile(
-                    self.config.views_dir, self.shard_count, VIEWS_SCHEMA, views_table, 1
-                )
-            )
-        )
 
 
 def run(options: PipelineOptions) -> int:

@@ -24,10 +24,13 @@ from apache_beam.ml.inference.base import PredictionResult, RunInference
 from featurizers.cameras import CameraRig
 from featurizers.contract import VIEWS_SEEN, FeaturizerSpec, ShapeInputs
 from featurizers.lifting import locate_points
+from featurizers.names import escape_invalid_text
 from featurizers.rendering import render_shape
 from featurizers.views import element_parts, view_records
 from pipelines.inference import FeaturizerModelHandler
+from pipelines.sinks import ShardItem, WriteShardFile
 from pipelines.stages import FAILED, FeaturizedShape, GuardedStep, SampledShape, named_stage
+from schemas.views import VIEWS_SCHEMA, views_table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,3 +164,33 @@ class ModelFeatures(beam.PTransform):
             ).with_outputs(FAILED, main="ok")
         )
         return attached.ok, attached[FAILED]
+
+
+def view_item(pair: tuple[FeaturizedShape, list[dict]]) -> tuple[int, ShardItem]:
+    """A shape's ``views/`` row: its id, part names and per-view records, keyed by shard."""
+    shape, records = pair
+    shape_id = shape.task.source_input.shape_id
+    names = tuple(map(escape_invalid_text, shape.meta.part_names))
+    row = (escape_invalid_text(shape_id), names, records)
+    return shape.task.shard, ShardItem(shape_id, shape.task.source_input.uri, row)
+
+
+class WriteViews(beam.PTransform):
+    """``(FeaturizedShape, per-view records)`` pairs -> the ``views/`` table: one row per
+    (shape, view), sharded like the features (``--emit-views``)."""
+
+    def __init__(self, views_dir: str, shard_count: int):
+        super().__init__()
+        self.views_dir = views_dir
+        self.shard_count = shard_count
+
+    def expand(self, views: beam.PCollection) -> beam.PCollection:
+        return (
+            views
+            | "ViewRows" >> beam.Map(view_item)
+            | "GroupViewsByShard" >> beam.GroupByKey()
+            | "WriteViews"
+            >> beam.ParDo(
+                WriteShardFile(self.views_dir, self.shard_count, VIEWS_SCHEMA, views_table, 1)
+            )
+        )
