@@ -18,7 +18,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from featurizers.weights import (
     ModelUnavailableError,
@@ -28,12 +28,12 @@ from featurizers.weights import (
 from schemas.features import SCHEMA_VERSION
 from schemas.locations import Location
 
-#: Featurizers this version can run (``--featurizers``; none = sampling and labels only).
+if TYPE_CHECKING:
+    from featurizers.contract import FeaturizerSpec
+
+#: The built-in featurizers, for ``--help`` (which must not load the registry: it imports
+#: torch). What a run may ask for is ``featurizers.catalog.FEATURIZERS``.
 FEATURIZER_NAMES: tuple[str, ...] = ("rgb", "dinov2", "partfield")
-#: Featurizers that run a model (``models``, ``device`` apply to them).
-MODEL_FEATURIZERS = frozenset({"dinov2", "partfield"})
-#: Featurizers lifted from rendered views (they share one rig and ``views_seen``).
-LIFTED_FEATURIZERS = frozenset({"rgb", "dinov2"})
 #: Defaults of the flags (the featurizers' own, restated so that ``--help`` loads neither
 #: trimesh nor torch; a test checks that they agree).
 DEFAULT_SHAPE_POINTS = 10_000  # featurizers.sampling.DEFAULT_SHAPE_POINTS
@@ -79,12 +79,6 @@ class FeaturesConfig:
         Raises:
             ConfigError: the first option that cannot run, naming its flag.
         """
-        unknown = sorted(set(self.featurizers) - set(FEATURIZER_NAMES))
-        if unknown:
-            raise ConfigError(
-                f"--featurizers: unknown or unavailable {', '.join(unknown)} "
-                f"(available: {', '.join(FEATURIZER_NAMES)})"
-            )
         for flag, value in (
             ("--num-points", self.num_points),
             ("--views", self.views),
@@ -95,8 +89,17 @@ class FeaturesConfig:
         ):
             if value < 1:
                 raise ConfigError(f"{flag} must be at least 1, got {value}")
-        if self.emit_views and not LIFTED_FEATURIZERS & set(self.featurizers):
-            raise ConfigError("--emit-views needs a lifted featurizer (rgb or dinov2)")
+        from featurizers.catalog import FEATURIZERS
+
+        unknown = sorted(set(self.featurizers) - set(FEATURIZERS))
+        if unknown:
+            raise ConfigError(
+                f"--featurizers: unknown or unavailable {', '.join(unknown)} "
+                f"(available: {', '.join(FEATURIZERS)})"
+            )
+        if self.emit_views and not self.lifted:
+            lifted = ", ".join(name for name, spec in FEATURIZERS.items() if spec.lifted)
+            raise ConfigError(f"--emit-views needs a lifted featurizer ({lifted})")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}")
         if self.ontology:
@@ -117,12 +120,21 @@ class FeaturesConfig:
         return f"{self.output.rstrip('/')}/views"
 
     @property
+    def specs(self) -> list[FeaturizerSpec]:
+        """The requested featurizers' specs, in registration order (loads the registry)."""
+        from featurizers.catalog import requested
+
+        return requested(self.featurizers)
+
+    @property
     def lifted(self) -> frozenset[str]:
-        return LIFTED_FEATURIZERS & frozenset(self.featurizers)
+        """The requested featurizers lifted from rendered views."""
+        return frozenset(spec.name for spec in self.specs if spec.lifted)
 
     @property
     def uses_models(self) -> bool:
-        return bool(MODEL_FEATURIZERS & set(self.featurizers))
+        """Whether a requested featurizer runs a model (``models``, ``device`` apply)."""
+        return any(spec.model is not None for spec in self.specs)
 
     @property
     def model_weights(self) -> str | None:
@@ -158,37 +170,20 @@ class FeaturesConfig:
             )
         return dataclasses.replace(self, **located)
 
-    @property
-    def dino_dim(self) -> int:
-        """D of the ``dino`` column, from the model's architecture (no download)."""
-        from featurizers.dinov2 import known_config
-
-        return known_config(self.dinov2_weights or self.dinov2_model).hidden_size
-
     @cached_property
     def numeric_config(self) -> dict[str, Any]:
-        """Every option that changes the numbers in a shard."""
-        config: dict[str, Any] = {
+        """Every option that changes the numbers in a shard: sampling's, then what the
+        requested featurizers declare (``featurizers.contract.config_entries``)."""
+        from featurizers.contract import config_entries
+
+        return {
             "num_points": self.num_points,
             "featurizers": list(self.featurizers),
             "sampler_version": SAMPLER_VERSION,
             "schema_version": SCHEMA_VERSION,
             "ontology": self.ontology_fingerprint(),
+            **config_entries(self.specs, self),
         }
-        if self.uses_models:
-            config["models"] = self.models
-        if self.lifted:
-            config["rig"] = {"views": self.views, "image_size": self.image_size}
-        if "dinov2" in self.featurizers:
-            config["dinov2_model"] = self.dinov2_model
-        if "partfield" in self.featurizers:
-            config["partfield_points"] = self.partfield_points
-            config["partfield_weights"] = (
-                None
-                if self.models == "random-init"
-                else self.file_fingerprint(self.partfield_weights)
-            )
-        return config
 
     def ontology_fingerprint(self) -> str | None:
         """SHA-256 of the alias log the names are resolved with (None without ontology)."""

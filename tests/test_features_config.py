@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from featurizers.config import ConfigError, FeaturesConfig
+from featurizers.config import FEATURIZER_NAMES, ConfigError, FeaturesConfig
 from featurizers.dinov2 import DEFAULT_MODEL as DINOV2_DEFAULT_MODEL
 from featurizers.partfield import DEFAULT_PARTFIELD_POINTS
 from featurizers.sampling import DEFAULT_SHAPE_POINTS
@@ -27,6 +27,26 @@ def test_the_config_module_imports_neither_beam_nor_torch_nor_trimesh():
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_help_lists_the_registered_built_in_featurizers():
+    from featurizers import catalog
+
+    assert sorted(FEATURIZER_NAMES) == sorted(catalog.FEATURIZERS)
+
+
+def test_a_featurizer_registered_at_run_time_is_accepted_and_classified(monkeypatch):
+    from featurizers import catalog
+    from featurizers.contract import FeaturizerSpec, Prepared
+
+    monkeypatch.setattr(catalog, "FEATURIZERS", dict(catalog.FEATURIZERS))
+    catalog.register(FeaturizerSpec("curvature", lambda config: (), lambda i, c: Prepared()))
+    config = FeaturesConfig("out", featurizers=("curvature",)).validated()
+    assert [spec.name for spec in config.specs] == ["curvature"]
+    assert not config.lifted and not config.uses_models and config.model_weights is None
+    assert config.numeric_config["featurizers"] == ["curvature"]
+    mixed = FeaturesConfig("out", featurizers=("curvature", "dinov2", "rgb")).validated()
+    assert mixed.lifted == {"dinov2", "rgb"} and mixed.model_weights == "pretrained"
 
 
 def test_the_config_defaults_are_the_featurizers_own():
