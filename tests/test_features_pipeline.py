@@ -86,8 +86,8 @@ def test_every_input_has_a_manifest_row_and_good_ones_a_shard_row(runs, source_n
     assert run["pipeline"] == "features" and run["started_at"] <= run["finished_at"]
     assert run["versions"]["apache-beam"] and run["versions"]["python"]
     timings = run["timings_s"]
-    assert {"prepare", "pipeline", "total"} <= set(timings)
-    assert all(seconds >= 0 for seconds in timings.values())
+    assert {"prepare", "pipeline", "load", "featurize", "total"} <= set(timings)
+    assert all(seconds >= 0 for seconds in timings.values()) and timings["load"] > 0
     assert timings["prepare"] + timings["pipeline"] <= timings["total"]
 
 
