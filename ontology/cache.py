@@ -10,11 +10,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import uuid
 from typing import Any
 
 from pyarrow import fs as pafs
 
+from schemas.common import write_atomically
 from schemas.locations import Location, LocationLike
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,5 @@ class JsonCache:
             return None
 
     def put(self, key: str, value: Any) -> None:
-        path = self._path(key)
-        self._fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        temporary = f"{path}.{uuid.uuid4().hex}.tmp"
-        with self._fs.open_output_stream(temporary) as stream:
-            stream.write(json.dumps(value, ensure_ascii=False).encode("utf-8"))
-        self._fs.move(temporary, path)
+        data = json.dumps(value, ensure_ascii=False).encode("utf-8")
+        write_atomically(Location.of(self._path(key), self._fs), lambda stream: stream.write(data))
