@@ -12,7 +12,7 @@ import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pytest
@@ -123,24 +123,28 @@ def test_partfield_on_cuda_fp32_matches_cpu_and_fp16_autocast_stays_close():
     assert relative_error(mixed, exact) < 0.05
 
 
-def test_partfield_handler_batches_on_cuda_like_single_shapes_and_like_the_cpu():
-    need("featurizers.partfield")
-    inference = need("pipelines.inference")
+def test_partfield_batches_on_cuda_like_single_shapes_and_like_the_cpu():
+    featurizer = need("featurizers.partfield.featurizer")
+    from featurizers.partfield.config import PartFieldConfig
 
     points, query = partfield_inputs(8_000, 500, batch=3)
-    examples = [
-        inference.PartFieldExample(p.numpy(), q.numpy()) for p, q in zip(points, query, strict=True)
-    ]
-    gpu = inference.PartFieldModelHandler(None, random_init=True, device="cuda", max_batch_size=3)
-    cpu = inference.PartFieldModelHandler(None, random_init=True, device="cpu")
-    gpu_model, cpu_model = gpu.load_model(), cpu.load_model()
-    assert next(gpu_model.parameters()).is_cuda
-    batched = [torch.from_numpy(f) for f in gpu.run_batch(examples, gpu_model)]
+    pairs = zip(points.numpy(), query.numpy(), strict=True)
+    examples = [featurizer.PartFieldExample(p, q) for p, q in pairs]
+    models = {
+        device: featurizer.load_partfield(
+            PartFieldConfig(),
+            SimpleNamespace(device=device, random_init=True, partfield_checkpoint=None),
+        )
+        for device in ("cuda", "cpu")
+    }
+    assert next(models["cuda"].parameters()).is_cuda
+    batched = [torch.from_numpy(f) for f in featurizer.partfield_batch(models["cuda"], examples)]
     for example, features in zip(examples, batched, strict=True):
         assert features.dtype == torch.float16 and features.shape == (500, 448)
-        (alone,) = gpu.run_batch([example], gpu_model)
+        (alone,) = featurizer.partfield_batch(models["cuda"], [example])
         assert relative_error(features, torch.from_numpy(alone)) < 1e-2
-    (reference,) = cpu.run_batch(examples[:1], cpu_model)  # fp32 on the CPU, stored as fp16
+    # fp32 on the CPU, stored as fp16
+    (reference,) = featurizer.partfield_batch(models["cpu"], examples[:1])
     assert relative_error(batched[0], torch.from_numpy(reference)) < 0.05
 
 
