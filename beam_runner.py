@@ -14,21 +14,7 @@ import argparse
 import logging
 import sys
 
-#: Warnings known to be harmless, logged by libraries at import time (message prefixes).
-HARMLESS_WARNINGS = (
-    # apache_beam.io.gcp: BigQuery clients are optional, partbank does not use them
-    "apitools not found, and bigquery client libraries are not available",
-)
-
-
-class _DropHarmlessWarnings(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(HARMLESS_WARNINGS)
-
-
-logging.getLogger().addFilter(_DropHarmlessWarnings())  # before Beam is first imported
-
-from pipelines.registry import (  # noqa: E402
+from pipelines.registry import (
     DEFAULT_RUNNER,
     PIPELINES,
     UsageError,
