@@ -16,28 +16,12 @@ import trimesh
 from featurizers.partfield import (
     CheckpointError,
     PartField,
-    PartFieldConfig,
     from_partbank_frame,
     normalize_mesh,
     sample_points,
 )
+from featurizers.partfield.featurizer import TINY_ARCHITECTURE
 from tests.conftest import FIXTURES
-
-#: A miniature network with every module of the real one, for fast loading/batching tests.
-TINY = PartFieldConfig(
-    pvcnn_blocks=((16, 1, 8), (8, 2, 4), (16, 1, 4)),
-    triplane_channels=16,
-    triplane_resolution=16,
-    unet_depth=2,
-    unet_start_channels=8,
-    transformer_width=32,
-    transformer_layers=1,
-    transformer_heads=2,
-    token_resolution=4,
-    out_channels=24,
-    sdf_channels=8,
-    sdf_decoder_layers=2,
-)
 
 
 class Hyper(dict):
@@ -72,7 +56,7 @@ def filled(fixture_dir: Path) -> PartField:
 
 def tiny_model(seed: int = 0) -> PartField:
     torch.manual_seed(seed)
-    return PartField(TINY).eval()
+    return PartField(TINY_ARCHITECTURE).eval()
 
 
 def test_state_dict_is_upstreams(fixture_dir: Path) -> None:
@@ -166,10 +150,10 @@ def test_batch_matches_single_shapes() -> None:
     points = torch.rand(2, 500, 3, generator=generator) * 1.8 - 0.9
     query = torch.rand(2, 40, 3, generator=generator) * 1.8 - 0.9
     batched = model.features(points, query)
-    assert batched.shape == (2, 40, TINY.part_channels)
+    assert batched.shape == (2, 40, TINY_ARCHITECTURE.part_channels)
     for b in range(2):
         torch.testing.assert_close(batched[b], model.features(points[b], query[b]))
-    assert model.features(points[0]).shape == (500, TINY.part_channels)
+    assert model.features(points[0]).shape == (500, TINY_ARCHITECTURE.part_channels)
 
 
 def test_autocast_gives_float32_close_to_fp32() -> None:

@@ -27,9 +27,10 @@ from featurizers.sampling import shape_seed
 
 LOGGER = logging.getLogger(__name__)
 
-#: A small network for tests of the wiring (random weights only: no checkpoint fits it).
+#: A miniature network with every module of the real one, for tests of the wiring and of
+#: loading/batching (random weights only: no checkpoint fits it).
 TINY_ARCHITECTURE = PartFieldConfig(
-    pvcnn_blocks=((16, 1, 8),),
+    pvcnn_blocks=((16, 1, 8), (8, 2, 4), (16, 1, 4)),
     triplane_channels=16,
     triplane_resolution=16,
     unet_depth=2,
@@ -38,7 +39,7 @@ TINY_ARCHITECTURE = PartFieldConfig(
     transformer_layers=1,
     transformer_heads=2,
     token_resolution=4,
-    out_channels=40,
+    out_channels=24,
     sdf_channels=8,
     sdf_decoder_layers=2,
 )
