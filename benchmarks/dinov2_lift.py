@@ -70,7 +70,7 @@ def run(
     model: str, device: str, shapes: int, views: int, size: int, batch: int
 ) -> list[tuple[str, str]]:
     """Time ``shapes`` shapes in batches of ``batch``; print and return the figures."""
-    featurizer = Dinov2Featurizer(model, random_init=True, image_size=size, device=device)
+    featurizer = Dinov2Featurizer(model, random_init=True, device=device)
     rig = orbit_rig(views, size)
     shape = render_fixtures.record(render_fixtures.colored_torus(), shape_id="bench/torus")
     print(

@@ -126,14 +126,17 @@ def input_size(image_size: int, patch_size: int = 14) -> int:
 class ViewPreprocessor:
     """uint8 views -> normalized model input, with DALI (GPU or CPU) or torch ops.
 
-    The DALI pipeline is built on the first call, in the process that uses it.
+    Views are resized to the nearest multiple of the patch size of their own side (448 px
+    views stay 448, 500 px become 504), so the render size is the one route by which the
+    image size reaches the model. The DALI pipeline is built on the first call, in the
+    process that uses it, and again for a larger batch or another size.
     """
 
-    def __init__(self, size: int, device: torch.device | str | None = None) -> None:
-        self.size = size
+    def __init__(self, patch_size: int = 14, device: torch.device | str | None = None) -> None:
+        self.patch_size = patch_size
         self.device = pick_device(device)
         self._pipeline = None
-        self._batch = 0
+        self._built = (0, 0)  # (batch, size) the DALI pipeline was built for
         self.backend = self._pick_backend()
 
     def _pick_backend(self) -> str:
@@ -151,29 +154,29 @@ class ViewPreprocessor:
             views: (V, H, W, 3) uint8 RGB images.
 
         Returns:
-            (V, 3, size, size) float32 on the preprocessor's device.
+            (V, 3, s, s) float32 on the preprocessor's device, s = ``input_size(H)``.
         """
+        size = input_size(views.shape[1], self.patch_size)
         if self.backend == "torch":
-            return self._torch(views)
-        return self._dali(views)
+            return self._torch(views, size)
+        return self._dali(views, size)
 
-    def _torch(self, views: np.ndarray) -> torch.Tensor:
+    def _torch(self, views: np.ndarray, size: int) -> torch.Tensor:
         images = torch.from_numpy(np.ascontiguousarray(views)).to(self.device)
         images = images.permute(0, 3, 1, 2).float()
-        if images.shape[-2:] != (self.size, self.size):
-            images = F.interpolate(
-                images, size=(self.size, self.size), mode="bilinear", antialias=True
-            )
+        if images.shape[-2:] != (size, size):
+            images = F.interpolate(images, size=(size, size), mode="bilinear", antialias=True)
         mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
         return (images - mean) / std
 
-    def _dali(self, views: np.ndarray) -> torch.Tensor:
+    def _dali(self, views: np.ndarray, size: int) -> torch.Tensor:
         from nvidia.dali.plugin.pytorch import feed_ndarray
 
-        if len(views) > self._batch:
-            self._pipeline = self._build(len(views))
-            self._batch = len(views)
+        batch_built, size_built = self._built
+        if len(views) > batch_built or size != size_built:
+            self._pipeline = self._build(max(len(views), batch_built), size)
+            self._built = (max(len(views), batch_built), size)
         (batch,) = self._pipeline.run(images=list(views))
         batch = batch.as_tensor()
         out = torch.empty(batch.shape(), dtype=torch.float32, device=self.device)
@@ -181,7 +184,7 @@ class ViewPreprocessor:
         feed_ndarray(batch, out, cuda_stream=stream)
         return out
 
-    def _build(self, batch_size: int):
+    def _build(self, batch_size: int, size: int):
         import nvidia.dali.fn as fn
         import nvidia.dali.types as types
         from nvidia.dali import pipeline_def
@@ -199,7 +202,7 @@ class ViewPreprocessor:
             images = fn.external_source(name="images", layout="HWC", dtype=types.UINT8)
             if gpu:
                 images = images.gpu()
-            images = fn.resize(images, resize_x=self.size, resize_y=self.size)
+            images = fn.resize(images, resize_x=size, resize_y=size)
             return fn.crop_mirror_normalize(
                 images,
                 dtype=types.FLOAT,
@@ -244,7 +247,6 @@ class Dinov2Featurizer:
         self,
         name_or_path: str = DEFAULT_MODEL,
         *,
-        image_size: int = 448,
         random_init: bool = False,
         config: PretrainedConfig | None = None,
         device: torch.device | str | None = None,
@@ -253,9 +255,7 @@ class Dinov2Featurizer:
             name_or_path, random_init=random_init, config=config, device=device
         )
         self.device = next(self.model.parameters()).device
-        self.preprocess = ViewPreprocessor(
-            input_size(image_size, self.model.config.patch_size), self.device
-        )
+        self.preprocess = ViewPreprocessor(self.model.config.patch_size, self.device)
 
     @property
     def dim(self) -> int:
@@ -286,10 +286,10 @@ def dinov2_entries(config: Any) -> dict[str, Any]:
 
 
 def load_dinov2_featurizer(config: Any) -> Dinov2Featurizer:
-    """The run's DINOv2 (``--dinov2-model``, ``--image-size``, ``--models``, ``--device``)."""
+    """The run's DINOv2 (``--dinov2-model``, ``--models``, ``--device``); the input size
+    follows the rendered views (``--image-size``)."""
     featurizer = Dinov2Featurizer(
         config.dinov2_model,
-        image_size=config.image_size,
         random_init=config.random_init,
         device=config.device,
     )

@@ -68,12 +68,8 @@ def test_dinov2_under_autocast_on_cuda_matches_fp32_on_cpu():
         hidden_size=96, num_hidden_layers=4, num_attention_heads=4, intermediate_size=384
     )
     views = uint8_views(6, 112)  # the model input size: no resampling on either path
-    on_cpu = dinov2.Dinov2Featurizer(
-        "tiny", config=config, random_init=True, image_size=112, device="cpu"
-    )
-    on_gpu = dinov2.Dinov2Featurizer(
-        "tiny", config=config, random_init=True, image_size=112, device="cuda"
-    )
+    on_cpu = dinov2.Dinov2Featurizer("tiny", config=config, random_init=True, device="cpu")
+    on_gpu = dinov2.Dinov2Featurizer("tiny", config=config, random_init=True, device="cuda")
     expected, actual = on_cpu(views), on_gpu(views)
     assert actual.is_cuda and actual.dtype == torch.float32
     assert actual.shape == expected.shape == (6, 96, 8, 8)
@@ -86,9 +82,9 @@ def test_dali_gpu_preprocessing_matches_torch_ops():
     need("nvidia.dali")
     dinov2 = need("featurizers.dinov2")
 
-    dali = dinov2.ViewPreprocessor(112, "cuda")
+    dali = dinov2.ViewPreprocessor(14, "cuda")
     assert dali.backend == "dali-gpu"
-    reference = dinov2.ViewPreprocessor(112, "cuda")
+    reference = dinov2.ViewPreprocessor(14, "cuda")
     reference.backend = "torch"
     exact = uint8_views(4, 112)
     out = dali(exact)

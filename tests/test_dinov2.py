@@ -32,8 +32,8 @@ def views(count: int = 3, size: int = 112, seed: int = 0) -> np.ndarray:
 
 def test_random_init_is_reproducible_and_gives_patch_grids():
     config = Dinov2Config(num_hidden_layers=2, **TINY)
-    first = Dinov2Featurizer("tiny", config=config, random_init=True, image_size=112)
-    second = Dinov2Featurizer("tiny", config=config, random_init=True, image_size=112)
+    first = Dinov2Featurizer("tiny", config=config, random_init=True)
+    second = Dinov2Featurizer("tiny", config=config, random_init=True)
     grids = first(views())
     assert grids.shape == (3, 32, 8, 8) and grids.dtype == torch.float32
     assert first.dim == 32
@@ -71,9 +71,9 @@ def test_input_size_is_the_nearest_patch_multiple():
 @pytest.mark.gpu_extra
 def test_dali_and_torch_preprocessing_agree():
     pytest.importorskip("nvidia.dali")
-    dali = ViewPreprocessor(112, "cpu")
+    dali = ViewPreprocessor(14, "cpu")
     assert dali.backend == "dali-cpu"
-    reference = ViewPreprocessor(112, "cpu")
+    reference = ViewPreprocessor(14, "cpu")
     reference.backend = "torch"
     torch.testing.assert_close(dali(views()), reference(views()), atol=1e-5, rtol=0)
     resized = views(size=150)
@@ -84,7 +84,7 @@ def test_dali_and_torch_preprocessing_agree():
 def test_torch_fallback_when_dali_is_missing(monkeypatch, caplog):
     monkeypatch.setitem(sys.modules, "nvidia.dali", None)  # import raises ImportError
     with caplog.at_level(logging.INFO, logger="featurizers.dinov2"):
-        preprocess = ViewPreprocessor(112, "cpu")
+        preprocess = ViewPreprocessor(14, "cpu")
     assert preprocess.backend == "torch"
     assert "DALI unavailable" in caplog.text
     batch = preprocess(views())

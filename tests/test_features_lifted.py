@@ -115,9 +115,7 @@ def test_dino_equals_the_featurizers_run_directly(lifted_run, colored_dataset, t
     )
     located = locate_points(sample.points, renders, sample.face_index, sample.normals, device="cpu")
     np.testing.assert_array_equal(shape["views_seen"], located.views_seen)
-    featurizer = Dinov2Featurizer(
-        str(tiny_dinov2), image_size=IMAGE_SIZE, random_init=True, device="cpu"
-    )
+    featurizer = Dinov2Featurizer(str(tiny_dinov2), random_init=True, device="cpu")
     grids = featurizer(renders.rgb).to(torch.float16).float()
     expected = lift(grids, located).numpy()
     np.testing.assert_allclose(shape["dino"].astype(np.float32), expected, atol=2e-2, rtol=1e-2)

@@ -202,7 +202,7 @@ def test_lifted_dinov2_features_match_a_slow_reference():
     config = Dinov2Config(
         hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
     )
-    featurizer = Dinov2Featurizer("tiny", config=config, random_init=True, image_size=224)
+    featurizer = Dinov2Featurizer("tiny", config=config, random_init=True)
     shape = record(vertex_colored_box())
     sample = sample_shape(shape, 2000)
     renders = render_shape(shape, orbit_rig(6, 224), sample.center, sample.scale, "shaded")
