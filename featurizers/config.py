@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import sys
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,14 @@ DEFAULT_PARTFIELD_POINTS = 100_000  # featurizers.partfield.DEFAULT_PARTFIELD_PO
 DEFAULT_DINOV2_MODEL = "facebook/dinov2-base"  # featurizers.dinov2.DEFAULT_MODEL
 #: Bumped when sampling changes the numbers it produces (part of the config hash).
 SAMPLER_VERSION = 1
+
+
+def available_featurizers() -> tuple[str, ...]:
+    """The ``--featurizers`` names a run may ask for, without loading the registry when it
+    is not loaded yet (its modules import torch): then only the built-in names can exist,
+    since registering one more imports the registry."""
+    catalog = sys.modules.get("featurizers.catalog")
+    return tuple(catalog.FEATURIZERS) if catalog is not None else FEATURIZER_NAMES
 
 
 class ConfigError(ValueError):
@@ -89,15 +98,16 @@ class FeaturesConfig:
         ):
             if value < 1:
                 raise ConfigError(f"{flag} must be at least 1, got {value}")
-        from featurizers.catalog import FEATURIZERS
-
-        unknown = sorted(set(self.featurizers) - set(FEATURIZERS))
+        available = available_featurizers()
+        unknown = sorted(set(self.featurizers) - set(available))
         if unknown:
             raise ConfigError(
                 f"--featurizers: unknown or unavailable {', '.join(unknown)} "
-                f"(available: {', '.join(FEATURIZERS)})"
+                f"(available: {', '.join(available)})"
             )
         if self.emit_views and not self.lifted:
+            from featurizers.catalog import FEATURIZERS
+
             lifted = ", ".join(name for name, spec in FEATURIZERS.items() if spec.lifted)
             raise ConfigError(f"--emit-views needs a lifted featurizer ({lifted})")
         if self.limit is not None and self.limit < 1:
