@@ -7,6 +7,12 @@ turns the command line into these values. Files (weights, the alias log) are loo
 through ``pyarrow.fs`` (``schemas.locations``): local paths and URIs alike. Beam is never
 imported here.
 
+A featurizer's own options (its ``Flag``s) are not fields here: they are one mapping,
+``options``, read through ``option(attribute)``, which falls back to the flag's default;
+the weights the requested models located are ``weights``. The featurizer registry is
+light to import (``featurizers.contract``), so neither this module nor the command line
+built on it loads torch, transformers or trimesh.
+
 The ontology check and fingerprint import ``ontology.alias_map`` when a run names an
 ontology (a call, not a module-level dependency of ``featurizers``).
 """
@@ -16,40 +22,21 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from featurizers.weights import (
-    ModelUnavailableError,
-    official_partfield_checkpoint,
-    resolve_dinov2_weights,
-)
+from featurizers import catalog
+from featurizers.contract import FeaturizerSpec, config_entries
 from schemas.features import SCHEMA_VERSION
 from schemas.locations import Location
 
-if TYPE_CHECKING:
-    from featurizers.contract import FeaturizerSpec
-
-#: The built-in featurizers, for ``--help`` (which must not load the registry: it imports
-#: torch). What a run may ask for is ``featurizers.catalog.FEATURIZERS``.
-FEATURIZER_NAMES: tuple[str, ...] = ("rgb", "dinov2", "partfield")
-#: Defaults of the flags (the featurizers' own, restated so that ``--help`` loads neither
-#: trimesh nor torch; a test checks that they agree).
-DEFAULT_SHAPE_POINTS = 10_000  # featurizers.sampling.DEFAULT_SHAPE_POINTS
-DEFAULT_PARTFIELD_POINTS = 100_000  # featurizers.partfield.DEFAULT_PARTFIELD_POINTS
-DEFAULT_DINOV2_MODEL = "facebook/dinov2-base"  # featurizers.dinov2.DEFAULT_MODEL
+#: Points per shape, sampling's own default restated so that ``--help`` loads no trimesh
+#: (``featurizers.sampling.DEFAULT_SHAPE_POINTS``; a test checks that they agree).
+DEFAULT_SHAPE_POINTS = 10_000
 #: Bumped when sampling changes the numbers it produces (part of the config hash).
 SAMPLER_VERSION = 1
-
-
-def available_featurizers() -> tuple[str, ...]:
-    """The ``--featurizers`` names a run may ask for, without loading the registry when it
-    is not loaded yet (its modules import torch): then only the built-in names can exist,
-    since registering one more imports the registry."""
-    catalog = sys.modules.get("featurizers.catalog")
-    return tuple(catalog.FEATURIZERS) if catalog is not None else FEATURIZER_NAMES
 
 
 class ConfigError(ValueError):
@@ -59,8 +46,9 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class FeaturesConfig:
     """One features run: each field is the flag of the same name (``--num-points`` ->
-    ``num_points``); ``dinov2_weights`` and ``partfield_weights`` are what
-    ``with_weights`` located."""
+    ``num_points``), except ``options``, the registered featurizers' own flags by
+    ``Flag.attribute`` (read them with ``option``), and ``weights``, what ``with_weights``
+    located (by the names the models' ``locate`` gave)."""
 
     output: str
     inputs: tuple[tuple[str, str], ...] = ()  # (source, location)
@@ -71,34 +59,52 @@ class FeaturesConfig:
     model_accelerator: str | None = None
     views: int = 12
     image_size: int = 448
-    dinov2_model: str = DEFAULT_DINOV2_MODEL
-    dinov2_weights: str | None = None
     emit_views: bool = False
-    partfield_checkpoint: str | None = None
-    partfield_weights: str | None = None
-    partfield_points: int = DEFAULT_PARTFIELD_POINTS
+    options: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    weights: Mapping[str, str] = field(default_factory=dict, hash=False)
     ontology: str | None = None
     limit: int | None = None
     shapes_per_shard: int = 32
     shapes_per_row_group: int = 4
 
+    def option(self, attribute: str) -> Any:
+        """A featurizer's own option (its ``Flag.attribute``): as given, else its default.
+
+        Raises:
+            KeyError: no registered featurizer has a flag landing in ``attribute``.
+        """
+        if attribute in self.options:
+            return self.options[attribute]
+        for flag in catalog.flags():
+            if flag.attribute == attribute:
+                return flag.default
+        raise KeyError(f"no registered featurizer has the option {attribute!r}")
+
     def validated(self) -> FeaturesConfig:
-        """The config with its featurizers sorted and deduplicated, once every check passed.
+        """The config with its featurizers sorted and deduplicated and every registered
+        featurizer option filled in (defaults too), once every check passed.
 
         Raises:
             ConfigError: the first option that cannot run, naming its flag.
         """
-        for flag, value in (
-            ("--num-points", self.num_points),
-            ("--views", self.views),
-            ("--image-size", self.image_size),
-            ("--partfield-points", self.partfield_points),
-            ("--shapes-per-shard", self.shapes_per_shard),
-            ("--shapes-per-row-group", self.shapes_per_row_group),
+        flags = catalog.flags()
+        bounded = [
+            (f.flag, self.option(f.attribute), f.minimum) for f in flags if f.minimum is not None
+        ]
+        for flag, value, minimum in (
+            ("--num-points", self.num_points, 1),
+            ("--views", self.views, 1),
+            ("--image-size", self.image_size, 1),
+            ("--shapes-per-shard", self.shapes_per_shard, 1),
+            ("--shapes-per-row-group", self.shapes_per_row_group, 1),
+            *bounded,
         ):
-            if value < 1:
-                raise ConfigError(f"{flag} must be at least 1, got {value}")
-        available = available_featurizers()
+            if value < minimum:
+                raise ConfigError(f"{flag} must be at least {minimum}, got {value}")
+        unknown_options = sorted(set(self.options) - {flag.attribute for flag in flags})
+        if unknown_options:
+            raise ConfigError(f"options: no registered featurizer has {', '.join(unknown_options)}")
+        available = tuple(catalog.FEATURIZERS)
         unknown = sorted(set(self.featurizers) - set(available))
         if unknown:
             raise ConfigError(
@@ -106,9 +112,7 @@ class FeaturesConfig:
                 f"(available: {', '.join(available)})"
             )
         if self.emit_views and not self.lifted:
-            from featurizers.catalog import FEATURIZERS
-
-            lifted = ", ".join(name for name, spec in FEATURIZERS.items() if spec.lifted)
+            lifted = ", ".join(name for name, spec in catalog.FEATURIZERS.items() if spec.lifted)
             raise ConfigError(f"--emit-views needs a lifted featurizer ({lifted})")
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be at least 1, got {self.limit}")
@@ -119,7 +123,11 @@ class FeaturesConfig:
                 AliasMap.load(self.ontology)
             except (OSError, ValueError) as exc:
                 raise ConfigError(f"--ontology {self.ontology}: {exc}") from exc
-        return dataclasses.replace(self, featurizers=tuple(sorted(set(self.featurizers))))
+        return dataclasses.replace(
+            self,
+            featurizers=tuple(sorted(set(self.featurizers))),
+            options={flag.attribute: self.option(flag.attribute) for flag in flags},
+        )
 
     @property
     def features_dir(self) -> str:
@@ -131,10 +139,8 @@ class FeaturesConfig:
 
     @property
     def specs(self) -> list[FeaturizerSpec]:
-        """The requested featurizers' specs, in registration order (loads the registry)."""
-        from featurizers.catalog import requested
-
-        return requested(self.featurizers)
+        """The requested featurizers' specs, in registration order."""
+        return catalog.requested(self.featurizers)
 
     @property
     def lifted(self) -> frozenset[str]:
@@ -157,10 +163,11 @@ class FeaturesConfig:
         return self.models == "random-init" and self.uses_models
 
     def with_weights(self) -> FeaturesConfig:
-        """The config with every model's weights located here, before any work.
+        """The config with every requested model's weights located here (``weights``: what
+        each ``ModelSpec.locate`` returned), before any work.
 
         Workers find the weights again themselves (their own cache, or a download); what is
-        located here sets the ``dino`` width and the weights' fingerprint in the config.
+        located here sets e.g. the ``dino`` width and the weights' fingerprint in the config.
 
         Raises:
             ModelUnavailableError: weights missing; the message says how to provide them.
@@ -168,24 +175,15 @@ class FeaturesConfig:
         if self.models == "random-init":
             return self
         located: dict[str, str] = {}
-        if "dinov2" in self.featurizers:
-            located["dinov2_weights"] = str(resolve_dinov2_weights(self.dinov2_model))
-        if "partfield" in self.featurizers:
-            if self.partfield_checkpoint and not Location.of(self.partfield_checkpoint).is_file():
-                raise ModelUnavailableError(
-                    f"--partfield-checkpoint {self.partfield_checkpoint}: no such file"
-                )
-            located["partfield_weights"] = self.partfield_checkpoint or str(
-                official_partfield_checkpoint()
-            )
-        return dataclasses.replace(self, **located)
+        for spec in self.specs:
+            if spec.model is not None:
+                located.update(spec.model.locate(self))
+        return dataclasses.replace(self, weights=located)
 
     @cached_property
     def numeric_config(self) -> dict[str, Any]:
         """Every option that changes the numbers in a shard: sampling's, then what the
         requested featurizers declare (``featurizers.contract.config_entries``)."""
-        from featurizers.contract import config_entries
-
         return {
             "num_points": self.num_points,
             "featurizers": list(self.featurizers),

@@ -7,9 +7,15 @@ step and, when it runs a model, how the model is loaded and run on a batch of sh
 The features pipeline builds its shard schema, its config hash and its graph from the
 registered specs (``featurizers.catalog.FEATURIZERS``); nothing else names a featurizer.
 
-A spec's callables receive the run's config (the features config object: plain attributes
-such as ``device``, ``random_init``, ``views``) and are pickled into the pipeline's workers:
-use module-level functions (or ``functools.partial`` of them).
+A spec's callables receive the run's config (``featurizers.config.FeaturesConfig``: plain
+attributes such as ``device``, ``random_init``, ``views``; a featurizer's own flags through
+``config.option(attribute)``, the weights its ``ModelSpec.locate`` found in
+``config.weights``) and are pickled into the pipeline's workers: use module-level functions
+(or ``functools.partial`` of them).
+
+The registry is imported to build the command line, so ``--help`` and usage errors wait
+for every featurizer module: a featurizer module imports torch, transformers, trimesh or
+a renderer inside the functions that use them, never at its top.
 
 This module is plain Python on numpy and Arrow: it never imports Beam or torch.
 """
@@ -50,11 +56,25 @@ class PointColumn:
 
 @dataclass(frozen=True)
 class Flag:
-    """A command-line flag a featurizer reads, as the config attribute it lands in."""
+    """A command-line flag a featurizer reads (``--pipeline features`` adds it to its parser).
+
+    Attributes:
+        flag: the flag as typed (``--partfield-points``); unique among the featurizers.
+        attribute: where its value lands: ``config.option(attribute)``.
+        default: its value when the command line does not give it.
+        help: its ``--help`` line (``%(default)s`` is filled in).
+        type: turns the typed text into the value (``int``, ``float``; default: the text).
+        metavar: the value's placeholder in ``--help``.
+        minimum: the least value a run accepts (numbers), or None.
+    """
 
     flag: str
     attribute: str
     default: Any
+    help: str
+    type: Callable[[str], Any] = str
+    metavar: str = "VALUE"
+    minimum: int | float | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +111,11 @@ class Prepared:
     state: Any = None
 
 
+def no_weights(config: Any) -> dict[str, str]:
+    """A model with nothing to locate (built in code, or found by ``load`` alone)."""
+    return {}
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """How a featurizer's model runs (the pipeline wraps it in a RunInference handler).
@@ -99,11 +124,16 @@ class ModelSpec:
         load: ``(config) -> model``, once per worker (weights found on the worker).
         run_batch: ``(model, inputs) -> outputs``: one output per model input, in order.
         finish: ``(state, output) -> columns``: the shape's finished columns.
+        locate: ``(config) -> {name: location}``: the pretrained weights, found before any
+            work (``FeaturesConfig.with_weights``; not called for ``--models random-init``);
+            what it returns is ``config.weights`` from then on. Raises
+            ``ModelUnavailableError`` whose one-line message says how to provide them.
     """
 
     load: Callable[[Any], Any]
     run_batch: Callable[[Any, Sequence[Any]], list[Any]]
     finish: Callable[[Any, Any], dict[str, np.ndarray]]
+    locate: Callable[[Any], Mapping[str, str]] = no_weights
 
 
 def no_config_entries(config: Any) -> dict[str, Any]:
@@ -121,7 +151,7 @@ class FeaturizerSpec:
             request it (its columns are still in the schema, all null).
         step: ``(ShapeInputs, config) -> Prepared``, once per shape.
         config_entries: ``(config) -> dict`` of what changes its numbers (config hash).
-        flags: the flags it reads (documentation and a consistency test).
+        flags: its own command-line flags (``config.option(flag.attribute)``).
         render_mode: the render mode it reads when lifted from views; None: not lifted.
         model: its model, or None.
     """

@@ -13,35 +13,32 @@ Weights come from a local directory or the Hugging Face cache (downloaded there 
 use when the hub is reachable); ``resolve_weights`` checks this before any work and raises
 ``ModelUnavailableError`` with a one-line message otherwise. ``random_init=True`` builds
 the same architecture with random weights (offline smoke runs, tests).
+
+Torch and transformers are imported inside the functions that use them: the featurizer
+registry imports this module to build the command line.
 """
 
 from __future__ import annotations
 
-import copy
 import itertools
 import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import torch
-import torch.nn.functional as F
-from transformers import (
-    AutoConfig,
-    AutoModel,
-    Dinov2Config,
-    Dinov2WithRegistersConfig,
-    PretrainedConfig,
-    PreTrainedModel,
-)
 
 from featurizers.contract import FeaturizerSpec, Flag, ModelSpec, PointColumn, Prepared, ShapeInputs
-from featurizers.lifting import PointViews, lift
 from featurizers.weights import ModelUnavailableError, pick_device
 from featurizers.weights import resolve_dinov2_weights as resolve_weights
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PretrainedConfig, PreTrainedModel
+
+    from featurizers.lifting import PointViews
 
 log = logging.getLogger(__name__)
 
@@ -57,24 +54,17 @@ _SIZES = {  # hidden size, layers, heads, SwiGLU FFN
     "giant": (1536, 40, 24, True),
 }
 
-_FAMILIES: dict[str, tuple[type[PretrainedConfig], dict]] = {
-    "facebook/dinov2-{}": (Dinov2Config, {}),
-    "facebook/dinov2-with-registers-{}": (Dinov2WithRegistersConfig, {"num_register_tokens": 4}),
+_FAMILIES = {  # hub id -> register tokens
+    "facebook/dinov2-{}": 0,
+    "facebook/dinov2-with-registers-{}": 4,
 }
 
-#: Architectures of the published models, so ``random_init`` needs no download.
-VARIANTS: dict[str, PretrainedConfig] = {
-    name.format(size): config_class(
-        hidden_size=hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        use_swiglu_ffn=swiglu,
-        image_size=518,
-        patch_size=14,
-        **extra,
-    )
-    for name, (config_class, extra) in _FAMILIES.items()
-    for size, (hidden, layers, heads, swiglu) in _SIZES.items()
+#: Architectures of the published models, so ``random_init`` needs no download: hub id ->
+#: (hidden size, layers, heads, SwiGLU FFN, register tokens).
+VARIANTS: dict[str, tuple[int, int, int, bool, int]] = {
+    name.format(size): (*architecture, registers)
+    for name, registers in _FAMILIES.items()
+    for size, architecture in _SIZES.items()
 }
 
 
@@ -96,6 +86,9 @@ def load_dinov2(
     Raises:
         ModelUnavailableError: pretrained weights (or, for random init, the config) missing.
     """
+    import torch
+    from transformers import AutoModel
+
     if random_init:
         config = config or known_config(name_or_path)
         with torch.random.fork_rng(devices=[]):
@@ -108,8 +101,21 @@ def load_dinov2(
 
 def known_config(name_or_path: str) -> PretrainedConfig:
     """The architecture of a published variant or of a local model folder (no download)."""
+    from transformers import AutoConfig, Dinov2Config, Dinov2WithRegistersConfig
+
     if name_or_path in VARIANTS:
-        return copy.deepcopy(VARIANTS[name_or_path])
+        hidden, layers, heads, swiglu, registers = VARIANTS[name_or_path]
+        architecture = {
+            "hidden_size": hidden,
+            "num_hidden_layers": layers,
+            "num_attention_heads": heads,
+            "use_swiglu_ffn": swiglu,
+            "image_size": 518,
+            "patch_size": 14,
+        }
+        if registers:
+            return Dinov2WithRegistersConfig(num_register_tokens=registers, **architecture)
+        return Dinov2Config(**architecture)
     if (Path(name_or_path).expanduser() / "config.json").is_file():
         return AutoConfig.from_pretrained(Path(name_or_path).expanduser())
     raise ModelUnavailableError(
@@ -162,6 +168,9 @@ class ViewPreprocessor:
         return self._dali(views, size)
 
     def _torch(self, views: np.ndarray, size: int) -> torch.Tensor:
+        import torch
+        import torch.nn.functional as F
+
         images = torch.from_numpy(np.ascontiguousarray(views)).to(self.device)
         images = images.permute(0, 3, 1, 2).float()
         if images.shape[-2:] != (size, size):
@@ -171,6 +180,7 @@ class ViewPreprocessor:
         return (images - mean) / std
 
     def _dali(self, views: np.ndarray, size: int) -> torch.Tensor:
+        import torch
         from nvidia.dali.plugin.pytorch import feed_ndarray
 
         batch_built, size_built = self._built
@@ -226,6 +236,8 @@ def patch_features(model: PreTrainedModel, pixel_values: torch.Tensor) -> torch.
     Returns:
         (V, D, s / patch, s / patch) float32; CLS and register tokens dropped.
     """
+    import torch
+
     config = model.config
     grid = pixel_values.shape[-1] // config.patch_size
     skip = 1 + getattr(config, "num_register_tokens", 0)
@@ -272,7 +284,11 @@ class Dinov2Featurizer:
 
 def dinov2_columns(config: Any) -> tuple[PointColumn, ...]:
     """``dino``: (N, D) float16, D from the model's architecture (no download)."""
-    name = DEFAULT_MODEL if config is None else config.dinov2_weights or config.dinov2_model
+    name = (
+        DEFAULT_MODEL
+        if config is None
+        else config.weights.get("dinov2_weights") or config.option("dinov2_model")
+    )
     return (PointColumn("dino", pa.float16(), known_config(name).hidden_size),)
 
 
@@ -282,20 +298,25 @@ def dinov2_step(inputs: ShapeInputs, config: Any) -> Prepared:
 
 
 def dinov2_entries(config: Any) -> dict[str, Any]:
-    return {"dinov2_model": config.dinov2_model}
+    return {"dinov2_model": config.option("dinov2_model")}
+
+
+def locate_dinov2(config: Any) -> dict[str, str]:
+    """``dinov2_weights``: the local folder of ``--dinov2-model``'s config and weights."""
+    return {"dinov2_weights": str(resolve_weights(config.option("dinov2_model")))}
 
 
 def load_dinov2_featurizer(config: Any) -> Dinov2Featurizer:
     """The run's DINOv2 (``--dinov2-model``, ``--models``, ``--device``); the input size
     follows the rendered views (``--image-size``)."""
     featurizer = Dinov2Featurizer(
-        config.dinov2_model,
+        config.option("dinov2_model"),
         random_init=config.random_init,
         device=config.device,
     )
     log.info(
         "DINOv2 %s on %s (%s, preprocessing: %s)",
-        config.dinov2_model,
+        config.option("dinov2_model"),
         featurizer.device,
         "random weights" if config.random_init else "pretrained",
         featurizer.preprocess.backend,
@@ -305,6 +326,8 @@ def load_dinov2_featurizer(config: Any) -> Dinov2Featurizer:
 
 def dinov2_batch(model: Dinov2Featurizer, views: Sequence[np.ndarray]) -> list[np.ndarray]:
     """(V_i, S, S, 3) views of several shapes -> (V_i, D, G, G) float16 grids, one model batch."""
+    import torch
+
     grids = model(np.concatenate(views)).to(torch.float16).cpu().numpy()
     bounds = np.cumsum([0, *(len(v) for v in views)])
     return [grids[a:b] for a, b in itertools.pairwise(bounds)]
@@ -312,6 +335,10 @@ def dinov2_batch(model: Dinov2Featurizer, views: Sequence[np.ndarray]) -> list[n
 
 def lift_dino(located: PointViews, grids: np.ndarray) -> dict[str, np.ndarray]:
     """``dino``: the shape's (V, D, G, G) patch grids lifted onto its points, (N, D) float16."""
+    import torch
+
+    from featurizers.lifting import lift
+
     maps = torch.from_numpy(grids).float().to(located.points.device)
     return {"dino": lift(maps, located).to(torch.float16).cpu().numpy()}
 
@@ -321,7 +348,21 @@ DINOV2 = FeaturizerSpec(
     columns=dinov2_columns,
     step=dinov2_step,
     config_entries=dinov2_entries,
-    flags=(Flag("--dinov2-model", "dinov2_model", DEFAULT_MODEL),),
+    flags=(
+        Flag(
+            "--dinov2-model",
+            "dinov2_model",
+            DEFAULT_MODEL,
+            "DINOv2 hub id or local folder (default %(default)s; small/base/large/giant and "
+            "-with-registers- variants)",
+            metavar="NAME_OR_DIR",
+        ),
+    ),
     render_mode="shaded",
-    model=ModelSpec(load=load_dinov2_featurizer, run_batch=dinov2_batch, finish=lift_dino),
+    model=ModelSpec(
+        load=load_dinov2_featurizer,
+        run_batch=dinov2_batch,
+        finish=lift_dino,
+        locate=locate_dinov2,
+    ),
 )

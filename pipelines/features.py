@@ -13,8 +13,8 @@ Graph::
     then OUT/features_run.json: config, versions, models, device, counts and timings.
 
 Everything that can stop a run (flags, weights, discovery) is checked before any work.
-Torch, the featurizers and the sources are imported only when a run starts, so usage
-errors answer quickly.
+Torch, the featurizers' models and the sources are imported only when a run starts (the
+registry itself is light), so usage errors answer quickly.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 
+from featurizers.catalog import flags
 from featurizers.config import ConfigError, FeaturesConfig
 from featurizers.names import escape_invalid_text
 from featurizers.weights import pick_device
@@ -66,6 +67,7 @@ def config_from_options(options: PipelineOptions) -> FeaturesConfig:
 
     own = options.view_as(FeaturesOptions)
     names = tuple(n for n in (s.strip() for s in own.featurizers.split(",")) if n and n != "none")
+    featurizer_options = {flag.attribute: getattr(own, flag.attribute) for flag in flags()}
     return FeaturesConfig(
         output=options.view_as(CommonOptions).output or PIPELINES["features"].default_output,
         inputs=paired_inputs(own.sources_and_inputs or ()),
@@ -76,10 +78,8 @@ def config_from_options(options: PipelineOptions) -> FeaturesConfig:
         model_accelerator=own.model_accelerator,
         views=own.views,
         image_size=own.image_size,
-        dinov2_model=own.dinov2_model,
         emit_views=own.emit_views,
-        partfield_checkpoint=own.partfield_checkpoint,
-        partfield_points=own.partfield_points,
+        options=featurizer_options,
         ontology=own.ontology,
         limit=own.limit,
         shapes_per_shard=own.shapes_per_shard,

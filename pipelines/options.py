@@ -1,8 +1,9 @@
 """The flags of partbank's pipelines: the common ones and those of ``--pipeline features``.
 
-This module imports only Beam's options module and ``featurizers.config`` (no torch, no
-trimesh), so ``--help`` and mistakes on the command line are answered at once. Every
-default is ``FeaturesConfig``'s own.
+This module imports only Beam's options module, ``featurizers.config`` and the featurizer
+registry (no torch, no trimesh: ``featurizers.contract``), so ``--help`` and mistakes on the
+command line are answered at once. Every default is ``FeaturesConfig``'s own; each
+registered featurizer's own flags (``FeaturizerSpec.flags``) are added as they are declared.
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ import argparse
 
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from featurizers.config import FEATURIZER_NAMES, FeaturesConfig
-from featurizers.weights import PARTFIELD_CHECKPOINT
+from featurizers import catalog
+from featurizers.config import FeaturesConfig
 
 #: ``--source`` names (the keys of ``pipelines.sources.SOURCES``).
 SOURCE_NAMES: tuple[str, ...] = ("3dcompat", "find3d", "glb", "partnet")
-#: The official PartField weights on the hub, as one path.
-PARTFIELD_HUB_FILE = "/".join(PARTFIELD_CHECKPOINT)
 
 
 class CommonOptions(PipelineOptions):
@@ -86,7 +85,7 @@ class FeaturesOptions(PipelineOptions):
             metavar="LIST",
             default="none",
             help="comma-separated featurizers to run, or 'none' (default); "
-            f"available: {', '.join(FEATURIZER_NAMES)}",
+            f"available: {', '.join(catalog.FEATURIZERS)}",
         )
         parser.add_argument(
             "--views",
@@ -103,14 +102,6 @@ class FeaturesOptions(PipelineOptions):
             default=FeaturesConfig.image_size,
             help="rendered view side in pixels (default %(default)s; DINOv2 reads it "
             "rounded to a multiple of 14)",
-        )
-        parser.add_argument(
-            "--dinov2-model",
-            metavar="NAME_OR_DIR",
-            dest="dinov2_model",
-            default=FeaturesConfig.dinov2_model,
-            help="DINOv2 hub id or local folder (default %(default)s; small/base/large/giant "
-            "and -with-registers- variants)",
         )
         parser.add_argument(
             "--emit-views",
@@ -142,22 +133,15 @@ class FeaturesOptions(PipelineOptions):
             "'type:nvidia-l4;count:1;install-nvidia-driver' (Dataflow: rendering stays on CPU "
             "workers, models run on GPU workers)",
         )
-        parser.add_argument(
-            "--partfield-checkpoint",
-            metavar="PATH",
-            dest="partfield_checkpoint",
-            default=None,
-            help="PartField checkpoint file, local or gs:// (state_dict or Lightning .ckpt); "
-            f"default: {PARTFIELD_HUB_FILE} from the Hugging Face hub",
-        )
-        parser.add_argument(
-            "--partfield-points",
-            metavar="N",
-            dest="partfield_points",
-            type=int,
-            default=FeaturesConfig.partfield_points,
-            help="surface samples fed to PartField's encoder (default %(default)s)",
-        )
+        for flag in catalog.flags():  # the featurizers' own, in registration order
+            parser.add_argument(
+                flag.flag,
+                metavar=flag.metavar,
+                dest=flag.attribute,
+                type=flag.type,
+                default=flag.default,
+                help=flag.help,
+            )
         parser.add_argument(
             "--ontology",
             metavar="DIR",

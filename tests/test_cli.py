@@ -174,7 +174,18 @@ def test_the_writable_check_leaves_no_trace(tmp_path, capsys):
 
 def test_light_options_agree_with_the_sources():
     assert tuple(sorted(SOURCES)) == options.SOURCE_NAMES
-    assert "/".join(OFFICIAL_CHECKPOINT) == options.PARTFIELD_HUB_FILE
+
+
+def test_help_lists_every_registered_featurizer_and_its_own_flags(capsys):
+    from featurizers import catalog
+
+    assert beam_runner.main(["--pipeline", "features", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"available: {', '.join(catalog.FEATURIZERS)}" in out
+    for flag in catalog.flags():
+        assert f"{flag.flag} {flag.metavar} " in out
+    (checkpoint,) = (flag for flag in catalog.flags() if flag.flag == "--partfield-checkpoint")
+    assert f"default: {'/'.join(OFFICIAL_CHECKPOINT)} from the Hugging Face hub" in checkpoint.help
 
 
 class CountingHub(BaseHTTPRequestHandler):

@@ -12,11 +12,13 @@ import importlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import ModuleType
 
 import numpy as np
 import pytest
 import torch
+
+from featurizers.config import FeaturesConfig
 
 pytestmark = pytest.mark.cuda
 
@@ -129,7 +131,7 @@ def test_partfield_batches_on_cuda_like_single_shapes_and_like_the_cpu():
     models = {
         device: featurizer.load_partfield(
             PartFieldConfig(),
-            SimpleNamespace(device=device, random_init=True, partfield_checkpoint=None),
+            FeaturesConfig("out", featurizers=("partfield",), models="random-init", device=device),
         )
         for device in ("cuda", "cpu")
     }

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from featurizers.config import FEATURIZER_NAMES, ConfigError, FeaturesConfig
+from featurizers.config import ConfigError, FeaturesConfig
 from featurizers.dinov2 import DEFAULT_MODEL as DINOV2_DEFAULT_MODEL
 from featurizers.partfield import DEFAULT_PARTFIELD_POINTS
 from featurizers.sampling import DEFAULT_SHAPE_POINTS
@@ -18,21 +18,16 @@ from tests.conftest import REPO_ROOT
 from tests.test_features_robustness import folders_sharing_a_shape_id
 
 
-def test_the_config_module_imports_neither_beam_nor_torch_nor_trimesh():
+def test_the_config_and_the_registry_import_no_beam_torch_transformers_trimesh_or_gl():
+    heavy = ("apache_beam", "torch", "transformers", "trimesh", "moderngl")
     code = (
-        "import sys, featurizers.config; "
-        "print(sorted(m for m in ('apache_beam', 'torch', 'trimesh') if m in sys.modules))"
+        "import sys, featurizers.config, featurizers.catalog; "
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "[]"
-
-
-def test_help_lists_the_registered_built_in_featurizers():
-    from featurizers import catalog
-
-    assert sorted(FEATURIZER_NAMES) == sorted(catalog.FEATURIZERS)
 
 
 def test_a_featurizer_registered_at_run_time_is_accepted_and_classified(monkeypatch):
@@ -51,8 +46,23 @@ def test_a_featurizer_registered_at_run_time_is_accepted_and_classified(monkeypa
 
 def test_the_config_defaults_are_the_featurizers_own():
     assert FeaturesConfig.num_points == DEFAULT_SHAPE_POINTS
-    assert FeaturesConfig.partfield_points == DEFAULT_PARTFIELD_POINTS
-    assert FeaturesConfig.dinov2_model == DINOV2_DEFAULT_MODEL
+    config = FeaturesConfig("out")
+    assert config.option("partfield_points") == DEFAULT_PARTFIELD_POINTS
+    assert config.option("dinov2_model") == DINOV2_DEFAULT_MODEL
+    assert config.option("partfield_checkpoint") is None
+    with pytest.raises(KeyError, match="no registered featurizer has the option 'radius'"):
+        config.option("radius")
+
+
+def test_featurizer_options_are_given_or_default_and_filled_in_once_valid():
+    given = FeaturesConfig("out", options={"partfield_points": 2048})
+    assert given.option("partfield_points") == 2048
+    assert given.option("dinov2_model") == DINOV2_DEFAULT_MODEL
+    assert given.validated().options == {
+        "dinov2_model": DINOV2_DEFAULT_MODEL,
+        "partfield_checkpoint": None,
+        "partfield_points": 2048,
+    }
 
 
 @pytest.mark.parametrize(
@@ -62,7 +72,8 @@ def test_the_config_defaults_are_the_featurizers_own():
         ({"num_points": 0}, "--num-points must be at least 1, got 0"),
         ({"views": -1}, "--views must be at least 1"),
         ({"image_size": 0}, "--image-size must be at least 1"),
-        ({"featurizers": ("partfield",), "partfield_points": 0}, "--partfield-points"),
+        ({"options": {"partfield_points": 0}}, "--partfield-points must be at least 1, got 0"),
+        ({"options": {"radius": 2}}, "options: no registered featurizer has radius"),
         ({"shapes_per_shard": 0}, "--shapes-per-shard"),
         ({"shapes_per_row_group": 0}, "--shapes-per-row-group"),
         ({"limit": 0}, "--limit must be at least 1"),
@@ -94,13 +105,14 @@ def test_the_config_hash_follows_the_numbers_and_nothing_else():
     assert len(base.config_hash) == 16
     changed = [
         FeaturesConfig("out", featurizers=("rgb", "partfield"), models="random-init", **change)
-        for change in ({"num_points": 2048}, {"views": 6}, {"partfield_points": 5000})
+        for change in ({"num_points": 2048}, {"views": 6}, {"options": {"partfield_points": 5000}})
     ]
     hashes = {base.config_hash, *(config.config_hash for config in changed)}
     assert len(hashes) == 4
     # flags of featurizers that do not run change nothing
     plain = FeaturesConfig("out", featurizers=())
-    assert plain.config_hash == FeaturesConfig("out", partfield_points=7, views=3).config_hash
+    other = FeaturesConfig("out", options={"partfield_points": 7}, views=3)
+    assert plain.config_hash == other.config_hash
     assert "rig" not in plain.numeric_config and "models" not in plain.numeric_config
 
 
@@ -109,20 +121,24 @@ def test_a_local_checkpoint_is_located_and_fingerprinted_by_name_and_size(tmp_pa
     checkpoint.write_bytes(b"\0" * 1234)
     for spelled in (str(checkpoint), checkpoint.as_uri()):
         config = FeaturesConfig(
-            "out", featurizers=("partfield",), partfield_checkpoint=spelled
+            "out", featurizers=("partfield",), options={"partfield_checkpoint": spelled}
         ).with_weights()
-        assert config.partfield_weights == spelled
+        assert config.weights == {"partfield_weights": spelled}
         assert config.numeric_config["partfield_weights"] == "weights.ckpt:1234"
     other = tmp_path / "other" / "weights.ckpt"
     other.parent.mkdir()
     other.write_bytes(b"\0" * 1235)
-    moved = FeaturesConfig("out", featurizers=("partfield",), partfield_checkpoint=str(other))
+    moved = FeaturesConfig(
+        "out", featurizers=("partfield",), options={"partfield_checkpoint": str(other)}
+    )
     assert moved.with_weights().config_hash != config.config_hash
 
 
 def test_a_missing_checkpoint_stops_the_config_in_one_line(tmp_path):
     missing = str(tmp_path / "missing.ckpt")
-    config = FeaturesConfig("out", featurizers=("partfield",), partfield_checkpoint=missing)
+    config = FeaturesConfig(
+        "out", featurizers=("partfield",), options={"partfield_checkpoint": missing}
+    )
     with pytest.raises(ModelUnavailableError, match=f"--partfield-checkpoint {missing}: no such"):
         config.with_weights()
     # random weights need no file

@@ -1,11 +1,16 @@
 """The featurizer contract: a featurizer registered from this module alone runs end to end.
 
-``distance`` (the distance of each point from the shape's bounding-box center, float32)
-and ``twice`` (a model featurizer whose "model" doubles the points' z; it exercises the
-RunInference path of the contract) are registered here, nowhere else.
+``distance`` (the distance of each point from the shape's bounding-box center, times its
+own ``--distance-scale``, float32) and ``twice`` (a model featurizer whose "model"
+multiplies the points' z by the factor in its weights file, ``--twice-weights``; it
+exercises the RunInference path and the weights check of the contract) are registered
+here, nowhere else.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
@@ -14,10 +19,12 @@ import pyarrow.parquet as pq
 import pytest
 from apache_beam.metrics.metric import MetricsFilter
 
+import beam_runner
 from featurizers import catalog
 from featurizers.config import FeaturesConfig
 from featurizers.contract import (
     FeaturizerSpec,
+    Flag,
     ModelSpec,
     PointColumn,
     Prepared,
@@ -28,6 +35,7 @@ from featurizers.contract import (
 from pipelines.features import FeaturesPipeline
 from pipelines.sinks import write_manifest
 from pipelines.sources.discovery import discover_all
+from schemas.common import ModelUnavailableError
 from schemas.features import features_schema, is_per_point
 from schemas.reader import ShardReader
 from tests.dataset_fixtures import DATASETS
@@ -38,14 +46,15 @@ def distance_columns(config) -> tuple[PointColumn, ...]:
 
 
 def distance_step(inputs: ShapeInputs, config) -> Prepared:
-    points = inputs.sample.points
-    return Prepared(columns={"distance": np.linalg.norm(points, axis=1).astype(np.float32)})
+    distance = config.option("distance_scale") * np.linalg.norm(inputs.sample.points, axis=1)
+    return Prepared(columns={"distance": distance.astype(np.float32)})
 
 
-class Doubler:
+class Multiplier:
     """A stand-in model (RunInference keeps models by weak reference)."""
 
-    factor = 2.0
+    def __init__(self, factor: float) -> None:
+        self.factor = factor
 
 
 def twice_columns(config) -> tuple[PointColumn, ...]:
@@ -56,7 +65,19 @@ def twice_step(inputs: ShapeInputs, config) -> Prepared:
     return Prepared(model_input=inputs.sample.points[:, 2].astype(np.float64), state="xy")
 
 
-def twice_batch(model: Doubler, inputs) -> list[np.ndarray]:
+def locate_twice(config) -> dict[str, str]:
+    weights = config.option("twice_weights")
+    if not weights:
+        raise ModelUnavailableError("twice weights: pass --twice-weights FILE")
+    return {"twice_weights": weights}
+
+
+def load_twice(config) -> Multiplier:
+    weights = None if config.random_init else config.option("twice_weights")
+    return Multiplier(float(Path(weights).read_text()) if weights else 2.0)
+
+
+def twice_batch(model: Multiplier, inputs) -> list[np.ndarray]:
     return [model.factor * z for z in inputs]
 
 
@@ -65,13 +86,32 @@ def twice_finish(state: str, doubled: np.ndarray) -> dict[str, np.ndarray]:
     return {"twice": np.stack([doubled, -doubled], axis=1)}
 
 
-DISTANCE = FeaturizerSpec("distance", distance_columns, distance_step)
+DISTANCE = FeaturizerSpec(
+    "distance",
+    distance_columns,
+    distance_step,
+    config_entries=lambda config: {"distance_scale": config.option("distance_scale")},
+    flags=(
+        Flag(
+            "--distance-scale",
+            "distance_scale",
+            1.0,
+            "distance featurizer: unit of the distances (default %(default)s)",
+            type=float,
+            metavar="S",
+            minimum=0.0,
+        ),
+    ),
+)
 TWICE = FeaturizerSpec(
     "twice",
     twice_columns,
     twice_step,
-    config_entries=lambda config: {"twice_factor": Doubler.factor},
-    model=ModelSpec(load=lambda config: Doubler(), run_batch=twice_batch, finish=twice_finish),
+    config_entries=lambda config: {"twice_weights": config.weights.get("twice_weights")},
+    flags=(Flag("--twice-weights", "twice_weights", None, "factor file", metavar="FILE"),),
+    model=ModelSpec(
+        load=load_twice, run_batch=twice_batch, finish=twice_finish, locate=locate_twice
+    ),
 )
 
 
@@ -146,15 +186,67 @@ def test_a_taken_name_or_column_is_refused(toy_featurizers):
         catalog.register(clash)
 
 
-def test_built_in_flags_match_the_command_line_defaults():
-    from apache_beam.options.pipeline_options import PipelineOptions
+def test_a_flag_of_a_featurizer_registered_in_a_test_reaches_its_step_and_config_hash(
+    toy_featurizers, tmp_path, capsys
+):
+    assert beam_runner.main(["--pipeline", "features", "--help"]) == 0
+    assert "--distance-scale S distance featurizer: unit of the distances (default 1.0)" in (
+        " ".join(capsys.readouterr().out.split())
+    )
+    folder, _ = DATASETS["find3d"](tmp_path / "data")
+    out = tmp_path / "out"
+    args = [
+        "--pipeline", "features", "--source", "find3d", "--input", str(folder),
+        "--output", str(out), "--featurizers", "distance", "--distance-scale", "2.5",
+        "--num-points", "200", "--limit", "2",
+    ]  # fmt: skip
+    assert beam_runner.main(args) == 0
 
-    from pipelines.options import FeaturesOptions
+    run = json.loads((out / "features_run.json").read_text())
+    assert run["config"]["distance_scale"] == 2.5
+    assert run["options"]["options"]["distance_scale"] == 2.5
+    same = {"featurizers": ("distance",), "num_points": 200}
+    scaled = FeaturesConfig("elsewhere", options={"distance_scale": 2.5}, **same)
+    assert run["config_hash"] == scaled.config_hash != FeaturesConfig("else", **same).config_hash
+    shapes = list(ShardReader(out / "features"))
+    assert shapes
+    for shape in shapes:
+        norms = np.linalg.norm(shape["points"], axis=1)
+        np.testing.assert_allclose(shape["distance"], 2.5 * norms, rtol=1e-6)
+        assert shape["config_hash"] == run["config_hash"]
 
-    parsed = PipelineOptions([]).view_as(FeaturesOptions)
-    for spec in catalog.FEATURIZERS.values():
-        for flag in spec.flags:
-            assert getattr(parsed, flag.attribute) == flag.default, flag.flag
+    bad = [*args[:-4], "--distance-scale", "-1"]
+    assert beam_runner.main(bad) == 2
+    assert "--distance-scale must be at least 0.0, got -1.0" in capsys.readouterr().err
+    assert beam_runner.main([*args[:-4], "--distance-scale", "far"]) == 2
+    assert "--distance-scale: invalid float value: 'far'" in capsys.readouterr().err
+
+
+def test_a_featurizer_registered_in_a_test_locates_its_weights_before_any_work(
+    toy_featurizers, tmp_path, capsys
+):
+    folder, _ = DATASETS["find3d"](tmp_path / "data")
+    out = tmp_path / "out"
+    args = [
+        "--pipeline", "features", "--source", "find3d", "--input", str(folder),
+        "--output", str(out), "--featurizers", "twice", "--num-points", "100",
+    ]  # fmt: skip
+    assert beam_runner.main(args) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "twice weights: pass --twice-weights FILE" in line
+    assert not (out / "features").exists()
+
+    weights = tmp_path / "factor.txt"
+    weights.write_text("3.0")
+    assert beam_runner.main([*args, "--twice-weights", str(weights)]) == 0
+    run = json.loads((out / "features_run.json").read_text())
+    assert run["config"]["twice_weights"] == str(weights)
+    assert run["options"]["weights"] == {"twice_weights": str(weights)}
+    shapes = list(ShardReader(out / "features"))
+    assert shapes
+    for shape in shapes:
+        z = shape["points"][:, 2].astype(np.float64)
+        np.testing.assert_array_equal(shape["twice"], np.stack([3 * z, -3 * z], axis=1))
 
 
 @pytest.mark.parametrize(
@@ -163,7 +255,8 @@ def test_built_in_flags_match_the_command_line_defaults():
 def test_specs_give_the_config_hash_entries_of_their_featurizers(names, tmp_path):
     weights = tmp_path / "model.ckpt"
     weights.write_bytes(b"0" * 10)
-    config = FeaturesConfig(output=str(tmp_path), featurizers=names, partfield_weights=str(weights))
+    located = {"partfield_weights": str(weights)}
+    config = FeaturesConfig(str(tmp_path), featurizers=names, weights=located)
     entries = config_entries(catalog.requested(names), config)
     assert entries == {k: v for k, v in config.numeric_config.items() if k in entries}
     assert ("partfield_weights" in entries) == ("partfield" in names)

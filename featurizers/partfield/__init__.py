@@ -9,22 +9,42 @@ Typical use::
     model = PartField().load_checkpoint(path).eval()
     points = torch.from_numpy(sample_points(mesh))             # (100000, 3)
     feats = model.features(points, torch.from_numpy(from_partbank_frame(xyz_norm)))
+
+The network and the preprocessing (torch, trimesh) are imported on first use of their
+names, so importing the ``partfield`` featurizer (the registry does, for the command line)
+stays light.
 """
 
-from featurizers.partfield.checkpoint import CheckpointError
-from featurizers.partfield.config import PartFieldConfig
-from featurizers.partfield.model import PartField, query_triplane
-from featurizers.partfield.preprocess import (
-    DEFAULT_PARTFIELD_POINTS,
-    EXTENT,
-    encoder_points,
-    from_partbank_frame,
-    normalize_mesh,
-    partfield_frame,
-    sample_points,
-)
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from featurizers.partfield.config import DEFAULT_PARTFIELD_POINTS, PartFieldConfig
 from featurizers.weights import PARTFIELD_CHECKPOINT as OFFICIAL_CHECKPOINT
 from featurizers.weights import official_partfield_checkpoint as official_checkpoint
+
+#: Names imported on first use, by the module that defines them.
+_ON_FIRST_USE = {
+    "featurizers.partfield.checkpoint": ("CheckpointError",),
+    "featurizers.partfield.model": ("PartField", "query_triplane"),
+    "featurizers.partfield.preprocess": (
+        "EXTENT",
+        "encoder_points",
+        "from_partbank_frame",
+        "normalize_mesh",
+        "partfield_frame",
+        "sample_points",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    for module, names in _ON_FIRST_USE.items():
+        if name in names:
+            return getattr(importlib.import_module(module), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_PARTFIELD_POINTS",

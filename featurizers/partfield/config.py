@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: Surface samples upstream feeds the encoder (``--partfield-points``).
+DEFAULT_PARTFIELD_POINTS = 100_000
+
 
 @dataclass(frozen=True)
 class PartFieldConfig:

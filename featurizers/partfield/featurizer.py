@@ -3,6 +3,8 @@
 Column ``partfield``: (N, C) float16 (C = 448 with the official architecture). The encoder
 reads its own surface samples (``--partfield-points``, taken in the per-shape step, where
 the mesh is at hand); the queries are the shape's N points in PartField's frame.
+Weights: ``--partfield-checkpoint`` or the official checkpoint (located before any work).
+Torch and trimesh are imported inside the functions that use them.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import numpy as np
 import pyarrow as pa
 
 from featurizers.contract import FeaturizerSpec, Flag, ModelSpec, PointColumn, Prepared, ShapeInputs
-from featurizers.partfield.config import PartFieldConfig
-from featurizers.partfield.preprocess import (
-    DEFAULT_PARTFIELD_POINTS,
-    encoder_points,
-    from_partbank_frame,
+from featurizers.partfield.config import DEFAULT_PARTFIELD_POINTS, PartFieldConfig
+from featurizers.weights import (
+    PARTFIELD_CHECKPOINT,
+    ModelUnavailableError,
+    official_partfield_checkpoint,
+    pick_device,
 )
-from featurizers.sampling import shape_seed
+from schemas.locations import Location
 
 LOGGER = logging.getLogger(__name__)
 
@@ -59,11 +62,14 @@ def partfield_columns(architecture: PartFieldConfig, config: Any) -> tuple[Point
 
 def partfield_step(inputs: ShapeInputs, config: Any) -> Prepared:
     """The model input: encoder points (seeded apart from the N points) and the queries."""
+    from featurizers.partfield.preprocess import encoder_points, from_partbank_frame
+    from featurizers.sampling import shape_seed
+
     record, sample = inputs.record, inputs.sample
     surface = record.cloud.points if record.cloud is not None else record.geometry
     seed = np.random.default_rng([shape_seed(record.shape_id), 1])
     points = encoder_points(
-        surface, sample.center, sample.scale, config.partfield_points, seed=seed
+        surface, sample.center, sample.scale, config.option("partfield_points"), seed=seed
     )
     return Prepared(model_input=PartFieldExample(points, from_partbank_frame(sample.points)))
 
@@ -78,7 +84,6 @@ def load_partfield(architecture: PartFieldConfig, config: Any):
 
     from featurizers.partfield.checkpoint import local_copy
     from featurizers.partfield.model import PartField
-    from featurizers.weights import official_partfield_checkpoint, pick_device
 
     device = pick_device(config.device)
     if device.type == "cuda":
@@ -89,7 +94,7 @@ def load_partfield(architecture: PartFieldConfig, config: Any):
         model = PartField(architecture)
     source = "random weights"
     if not config.random_init:
-        source = config.partfield_checkpoint or str(official_partfield_checkpoint())
+        source = config.option("partfield_checkpoint") or str(official_partfield_checkpoint())
         with local_copy(source) as path:
             model.load_checkpoint(path)
     LOGGER.info("PartField on %s (%s)", device, source)
@@ -119,9 +124,25 @@ def partfield_finish(state: None, features: np.ndarray) -> dict[str, np.ndarray]
     return {"partfield": features}
 
 
+def locate_partfield(config: Any) -> dict[str, str]:
+    """``partfield_weights``: the ``--partfield-checkpoint`` file (it must exist), else the
+    official checkpoint from the Hugging Face cache or hub.
+
+    Raises:
+        ModelUnavailableError: the file is missing, or the official one cannot be had.
+    """
+    checkpoint = config.option("partfield_checkpoint")
+    if checkpoint and not Location.of(checkpoint).is_file():
+        raise ModelUnavailableError(f"--partfield-checkpoint {checkpoint}: no such file")
+    return {"partfield_weights": checkpoint or str(official_partfield_checkpoint())}
+
+
 def partfield_entries(config: Any) -> dict[str, Any]:
-    weights = None if config.random_init else config.file_fingerprint(config.partfield_weights)
-    return {"partfield_points": config.partfield_points, "partfield_weights": weights}
+    weights = config.weights.get("partfield_weights")
+    return {
+        "partfield_points": config.option("partfield_points"),
+        "partfield_weights": None if config.random_init else config.file_fingerprint(weights),
+    }
 
 
 def partfield_featurizer(architecture: PartFieldConfig | None = None) -> FeaturizerSpec:
@@ -134,13 +155,29 @@ def partfield_featurizer(architecture: PartFieldConfig | None = None) -> Featuri
         step=partfield_step,
         config_entries=partfield_entries,
         flags=(
-            Flag("--partfield-points", "partfield_points", DEFAULT_PARTFIELD_POINTS),
-            Flag("--partfield-checkpoint", "partfield_checkpoint", None),
+            Flag(
+                "--partfield-checkpoint",
+                "partfield_checkpoint",
+                None,
+                "PartField checkpoint file, local or gs:// (state_dict or Lightning .ckpt); "
+                f"default: {'/'.join(PARTFIELD_CHECKPOINT)} from the Hugging Face hub",
+                metavar="PATH",
+            ),
+            Flag(
+                "--partfield-points",
+                "partfield_points",
+                DEFAULT_PARTFIELD_POINTS,
+                "surface samples fed to PartField's encoder (default %(default)s)",
+                type=int,
+                metavar="N",
+                minimum=1,
+            ),
         ),
         model=ModelSpec(
             load=partial(load_partfield, architecture),
             run_batch=partfield_batch,
             finish=partfield_finish,
+            locate=locate_partfield,
         ),
     )
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import trimesh
 
+from featurizers.partfield.config import DEFAULT_PARTFIELD_POINTS
+
 #: Length of the longest bounding-box side in PartField's frame.
 EXTENT = 1.8
-#: Surface samples upstream feeds the encoder (``--partfield-points``).
-DEFAULT_PARTFIELD_POINTS = 100_000
 
 
 def partfield_frame(xyz: np.ndarray) -> tuple[np.ndarray, float]:
