@@ -28,7 +28,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from featurizers.catalog import flags
 from featurizers.config import ConfigError, FeaturesConfig
@@ -40,6 +40,7 @@ from pipelines.run_info import (
     counter_total,
     package_versions,
     run_file_name,
+    runner_used,
     stage_timings_s,
     write_run_summary,
 )
@@ -228,7 +229,7 @@ def run(options: PipelineOptions) -> int:
         config_hash=config.config_hash,
         models=config.model_weights,
         options=asdict(config),
-        runner=options.view_as(StandardOptions).runner,
+        runner=runner_used(pipeline.runner, options),
         device=str(pick_device(config.device)) if config.uses_models else None,
         renderer=gl_renderer() if config.lifted else None,
         inputs=discovered.candidates,

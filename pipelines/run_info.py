@@ -17,6 +17,9 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import DirectOptions, PipelineOptions, PortableOptions
+from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+from apache_beam.runners.portability.portable_runner import PortableRunner
 
 from pipelines.sinks import write_json
 
@@ -60,6 +63,27 @@ def counter_total(result: beam.runners.runner.PipelineResult, name: str) -> int:
     """The committed total of a pipeline counter, over all steps (0 when it never counted)."""
     counters = result.metrics().query(MetricsFilter().with_name(name))["counters"]
     return sum(counter.committed or 0 for counter in counters)
+
+
+def runner_used(runner: beam.runners.PipelineRunner, options: PipelineOptions) -> dict[str, Any]:
+    """What ran a pipeline: the runner's class ``name`` and how it ran the workers.
+
+    A portable runner (``PortableRunner`` and its Flink and Spark subclasses) adds its
+    ``job_endpoint`` and the workers' ``environment_type`` (Beam's default, ``DOCKER``, where
+    none is given) and ``environment_config``; the local ``FnApiRunner`` adds its
+    ``running_mode`` and ``num_workers`` (0: one per CPU). Other runners give their name only.
+    """
+    used: dict[str, Any] = {"name": type(runner).__name__}
+    if isinstance(runner, PortableRunner):
+        portable = options.view_as(PortableOptions)
+        used["job_endpoint"] = portable.job_endpoint
+        used["environment_type"] = portable.environment_type or "DOCKER"
+        used["environment_config"] = portable.environment_config
+    elif isinstance(runner, FnApiRunner):
+        direct = options.view_as(DirectOptions)
+        used["running_mode"] = direct.direct_running_mode
+        used["num_workers"] = direct.direct_num_workers
+    return used
 
 
 def run_file_name(pipeline: str) -> str:
