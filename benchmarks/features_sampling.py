@@ -4,12 +4,14 @@ Prints, on this machine:
   * per-stage milliseconds per shape over the bundled samples (in process, no Beam;
     ``--no-stages`` skips them);
   * end-to-end shapes/s of ``beam_runner.py --pipeline features`` on a PartNet-format
-    folder of ``--shapes`` generated shapes (local FnApiRunner, one process), with the
-    pipeline options given after ``--`` (default: ``--featurizers none``); ``--rows PATH``
-    appends that figure for ``gpu_check.sh``.
+    folder of ``--shapes`` generated shapes (local FnApiRunner), once per ``--workers``
+    count (1: in process; N: ``--direct_running_mode=multi_processing
+    --direct_num_workers=N``) with the run's pipeline time and seconds of work per stage,
+    with the pipeline options given after ``--`` (default: ``--featurizers none``);
+    ``--rows PATH`` appends those figures for ``gpu_check.sh``.
 
     python benchmarks/features_sampling.py [--shapes 200] [--repeats 5] [--no-stages]
-        [--rows PATH] [-- PIPELINE OPTIONS]
+        [--workers 1 2] [--rows PATH] [-- PIPELINE OPTIONS]
     python benchmarks/features_sampling.py --shapes 6 -- --featurizers dinov2 \
         --models random-init --dinov2-model facebook/dinov2-small
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import sys
 import tempfile
 import time
@@ -66,31 +69,52 @@ def stage_timings(repeats: int) -> None:
     print(f"  total  {1000 * total / count:7.2f}  -> {count / total:.1f} shapes/s")
 
 
-def pipeline_throughput(shape_count: int, pipeline_args: list[str]) -> float:
-    """Run the pipeline on ``shape_count`` generated shapes; print and return shapes/s."""
+def worker_options(workers: int) -> list[str]:
+    """Beam's local runner options for ``workers`` worker processes (1: in process)."""
+    if workers == 1:
+        return []
+    return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+
+
+def pipeline_throughput(
+    shape_count: int, pipeline_args: list[str], workers: list[int]
+) -> list[tuple[int, float]]:
+    """Run the pipeline on ``shape_count`` generated shapes once per worker count; print
+    and return (workers, shapes/s) of each run."""
     makers = list(sample_data.SHAPES.items())
+    rates = []
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data_v0"
         for i in range(shape_count):
             category, make = makers[i % len(makers)]
             sample_data.write_partnet(data, f"{10_000 + i}", category.title(), make())
-        output = str(Path(tmp) / "out")
-        start = time.perf_counter()
-        code = beam_runner.main(
-            [
-                *("--pipeline", "features", "--source", "partnet", "--input", str(data)),
-                *("--output", output, *pipeline_args),
-            ]
-        )
-        seconds = time.perf_counter() - start
-    if code != 0:
-        raise SystemExit(f"features pipeline failed with exit code {code}")
-    print(
-        f"pipeline end to end ({' '.join(pipeline_args) or '--featurizers none'}): "
-        f"{shape_count} PartNet-format shapes in {seconds:.2f} s "
-        f"-> {shape_count / seconds:.2f} shapes/s (incl. startup)"
-    )
-    return shape_count / seconds
+        for count in workers:
+            output = Path(tmp) / f"out-{count}"
+            start = time.perf_counter()
+            code = beam_runner.main(
+                [
+                    *("--pipeline", "features", "--source", "partnet", "--input", str(data)),
+                    *("--output", str(output), *pipeline_args, *worker_options(count)),
+                ]
+            )
+            seconds = time.perf_counter() - start
+            if code != 0:
+                raise SystemExit(f"features pipeline failed with exit code {code}")
+            timings = json.loads((output / "features_run.json").read_text())["timings_s"]
+            stages = ", ".join(
+                f"{name} {value}"
+                for name, value in timings.items()
+                if name not in ("prepare", "pipeline", "total")
+            )
+            print(
+                f"pipeline end to end ({' '.join(pipeline_args) or '--featurizers none'}, "
+                f"{count} worker process{'es' if count > 1 else ''}): {shape_count} "
+                f"PartNet-format shapes in {seconds:.2f} s -> {shape_count / seconds:.2f} "
+                f"shapes/s (incl. startup; pipeline {timings['pipeline']} s; "
+                f"work s per stage: {stages})"
+            )
+            rates.append((count, shape_count / seconds))
+    return rates
 
 
 def main() -> None:
@@ -102,15 +126,30 @@ def main() -> None:
     parser.add_argument("--shapes", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-stages", action="store_true", help="skip the per-stage timings")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="worker processes of the local runner, one run each on the same corpus "
+        "(1: in process; N > 1: --direct_running_mode=multi_processing)",
+    )
     add_rows_option(parser)
     args, pipeline_args = parser.parse_known_args()
     if pipeline_args[:1] == ["--"]:
         pipeline_args = pipeline_args[1:]
     if not args.no_stages:
         stage_timings(args.repeats)
-    rate = pipeline_throughput(args.shapes, pipeline_args)
-    figure = f"{args.shapes} shapes end to end shapes/s ({' '.join(pipeline_args) or 'none'})"
-    append_rows(args.rows, "features pipeline", [(figure, f"{rate:.2f}")])
+    options = " ".join(pipeline_args) or "none"
+    rows = [
+        (
+            f"{args.shapes} shapes end to end shapes/s ({options}"
+            f"{f', {count} worker processes' if count > 1 else ''})",
+            f"{rate:.2f}",
+        )
+        for count, rate in pipeline_throughput(args.shapes, pipeline_args, args.workers)
+    ]
+    append_rows(args.rows, "features pipeline", rows)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from featurizers.config import ConfigError, FeaturesConfig
 from featurizers.names import escape_invalid_text
 from featurizers.weights import pick_device
 from pipelines.options import CommonOptions, FeaturesOptions
+from pipelines.progress import ProgressSettings, count_progress, worker_processes
 from pipelines.registry import PIPELINES
 from pipelines.run_info import (
     counter_total,
@@ -91,12 +92,19 @@ def config_from_options(options: PipelineOptions) -> FeaturesConfig:
 class FeaturesPipeline(beam.PTransform):
     """Inputs -> shard files; returns the manifest entries (a PCollection of ``ManifestEntry``)."""
 
-    def __init__(self, config: FeaturesConfig, discovered: Discovered, run_metadata: dict):
+    def __init__(
+        self,
+        config: FeaturesConfig,
+        discovered: Discovered,
+        run_metadata: dict,
+        progress: ProgressSettings,
+    ):
         super().__init__()
         self.config = config
         self.inputs = discovered.inputs
         self.rejected = discovered.rejected
         self.run_metadata = run_metadata
+        self.progress = progress
 
     @property
     def shard_count(self) -> int:
@@ -135,7 +143,9 @@ class FeaturesPipeline(beam.PTransform):
         if any(spec.lifted for spec in specs):
             rig = orbit_rig(config.views, config.image_size)
             render = RenderSettings(rig, config.device, config.emit_views)
-        shapes, views, failed = sampled.ok | "Featurize" >> Featurize(specs, config, render)
+        shapes, views, failed = sampled.ok | "Featurize" >> Featurize(
+            specs, config, render, self.progress.processes
+        )
         failures = [rejected, sampled[FAILED], failed]
         if views is not None:
             _ = views | "Views" >> WriteViews(config.views_dir, self.shard_count)
@@ -145,8 +155,10 @@ class FeaturesPipeline(beam.PTransform):
                     spec, config, self.model_batch_size, config.model_accelerator
                 )
                 failures.append(failed)
+        counted = partial(count_progress, settings=self.progress)
         written = (
             shapes
+            | "CountDone" >> beam.Map(counted, outcome="done")
             | "ToShardRow" >> beam.ParDo(ToShardRow(config.config_hash, config.ontology))
             | "GroupByShard" >> beam.GroupByKey()
             | "WriteShards"
@@ -160,7 +172,12 @@ class FeaturesPipeline(beam.PTransform):
                 )
             )
         )
-        return (written, *failures) | "Manifest" >> beam.Flatten()
+        failed = (
+            failures
+            | "Failures" >> beam.Flatten()
+            | "CountFailed" >> beam.Map(counted, outcome="failed")
+        )
+        return (written, failed) | "Manifest" >> beam.Flatten()
 
     @property
     def model_batch_size(self) -> int:
@@ -168,8 +185,11 @@ class FeaturesPipeline(beam.PTransform):
         return 8 if pick_device(self.config.device).type == "cuda" else 1
 
 
-def run(options: PipelineOptions) -> int:
-    """Run the features pipeline; returns 0 when at least one shape was written."""
+def run(options: PipelineOptions, progress_interval_s: float = 10.0) -> int:
+    """Run the features pipeline; returns 0 when at least one shape was written.
+
+    Every worker process logs a progress line at most every ``progress_interval_s``.
+    """
     started_at, started = time.time(), time.monotonic()
     try:
         from pipelines.sources.discovery import discover_all
@@ -197,10 +217,19 @@ def run(options: PipelineOptions) -> int:
     if config.random_init:
         LOGGER.warning("features: --models random-init: features come from RANDOM weights")
 
+    processes = worker_processes(options)
     pipeline = beam.Pipeline(options=options)
     _ = (
         pipeline
-        | "Features" >> FeaturesPipeline(config, discovered, run_metadata)
+        | "Features"
+        >> FeaturesPipeline(
+            config,
+            discovered,
+            run_metadata,
+            ProgressSettings(
+                f"{started_at:.6f}", discovered.candidates, progress_interval_s, processes
+            ),
+        )
         | "CollectManifest" >> beam.combiners.ToList()
         | "WriteManifest" >> beam.Map(write_manifest, config.features_dir)
     )
