@@ -30,13 +30,15 @@ from apache_beam.transforms import environments
 import beam_runner
 from schemas.compare import compare_outputs
 
+ROOT = Path(__file__).resolve().parent.parent
+
 #: Small renders and clouds: the comparison, not the figures, is what this test is about.
 FEATURES_ARGS = (
     "--featurizers", "rgb", "--views", "4", "--image-size", "128", "--num-points", "2000",
     "--shapes-per-shard", "4",
 )  # fmt: skip
-#: Seconds the pool may take to listen, and to stop before it is killed.
-POOL_START_S, POOL_STOP_S = 60, 10
+#: Seconds the pool may take to listen, and to stop before it is killed; seconds a run may take.
+POOL_START_S, POOL_STOP_S, RUN_S = 60, 10, 300
 
 
 def free_port() -> int:
@@ -74,18 +76,19 @@ def stop(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def worker_pool(tmp_path_factory):
-    """``worker_pool_main`` on a free port; yields (port, its log file).
+    """``worker_pool_main`` on a free port; yields (port, its log file, the environment of
+    the processes that use it).
 
-    The pool starts each worker as ``python -c ...`` found on PATH, so this interpreter's
-    folder goes first. The pool and its workers run in their own process group, killed at
-    teardown.
+    The pool starts each worker as ``python -c ...`` found on PATH, so a folder whose
+    ``python`` is this interpreter goes first (a system Python may have only ``python3``).
+    The pool and its workers run in their own process group, killed at teardown.
     """
     port = free_port()
-    log = tmp_path_factory.mktemp("pool") / "pool.log"
-    env = {
-        **os.environ,
-        "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]),
-    }
+    folder = tmp_path_factory.mktemp("pool")
+    log = folder / "pool.log"
+    (folder / "bin").mkdir()
+    (folder / "bin" / "python").symlink_to(sys.executable)
+    env = {**os.environ, "PATH": os.pathsep.join([str(folder / "bin"), os.environ["PATH"]])}
     command = [
         sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
         f"--service_port={port}",
@@ -96,7 +99,7 @@ def worker_pool(tmp_path_factory):
         )
     try:
         wait_for_port(port, process, log)
-        yield port, log
+        yield port, log, env
     finally:
         stop(process)
 
@@ -105,7 +108,9 @@ class ExternalPoolRunner(PipelineRunner):
     """Beam's local Fn API runner with its workers in the external pool of the command line
     (``--environment_type EXTERNAL --environment_config HOST:PORT``), ``--direct_num_workers``
     of them: the embedded job service of ``PortableRunner`` starts one worker per
-    environment, this starts several, so bundles of one stage run in separate processes."""
+    environment, this starts several, so bundles of one stage run in separate processes.
+    The launchers run as ``beam_runner.py`` in the repository root, where ``--runner
+    tests.test_portable_runner.ExternalPoolRunner`` imports."""
 
     def run_pipeline(self, pipeline, options):
         pool = environments.ExternalEnvironment.from_options(options.view_as(PortableOptions))
@@ -132,13 +137,14 @@ class Run:
 def runs(tmp_path_factory, worker_pool) -> dict[str, Run]:
     """The bundled samples through the local runner, the portable runner (one worker of the
     pool) and the Fn API runner on two workers of the pool."""
-    port, log = worker_pool
+    port, log, env = worker_pool
     pool = ("--environment_type", "EXTERNAL", "--environment_config", f"127.0.0.1:{port}")
     runners = {
         "local": ("--runner", "FnApiRunner"),
         "portable": ("--runner", "PortableRunner", "--job_endpoint", "embed", *pool),
         "two_workers": (
-            "--runner", f"{__name__}.ExternalPoolRunner", "--direct_num_workers", "2", *pool,
+            "--runner", "tests.test_portable_runner.ExternalPoolRunner",
+            "--direct_num_workers", "2", *pool,
         ),
     }  # fmt: skip
     root = tmp_path_factory.mktemp("runners")
@@ -146,7 +152,14 @@ def runs(tmp_path_factory, worker_pool) -> dict[str, Run]:
     for name, runner_args in runners.items():
         logged = log.stat().st_size
         args = ["--pipeline", "features", "--output", str(root / name), *FEATURES_ARGS]
-        assert beam_runner.main([*args, *runner_args]) == 0, name
+        if name == "local":  # in this process: nothing here can wait on another process
+            assert beam_runner.main([*args, *runner_args]) == 0
+        else:  # a launcher of its own, killed if its workers never answer
+            launcher = subprocess.run(
+                [sys.executable, "beam_runner.py", *args, *runner_args],
+                cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_S,
+            )  # fmt: skip
+            assert launcher.returncode == 0, f"{name}: {launcher.stderr[-3000:]}"
         with log.open("rb") as pool_log:
             pool_log.seek(logged)
             runs[name] = Run(root / name, pool_log.read().decode(errors="replace"))
