@@ -7,10 +7,12 @@ Graph::
       -> Featurize: [render, locate the points] + every requested featurizer's step
          (the last stage that holds the mesh; featurizers.catalog lists the featurizers)
       -> per featurizer with a model: RunInference -> Attach (its finish)
-      -> ToShardRow (ontology names) -> GroupByKey(shard) -> WriteShardFile
-      -> manifest (ok rows from the writer + failed rows of every stage)
+      -> CountDone -> ToShardRow (ontology names) -> GroupByKey(shard) -> WriteShardFile
+      -> manifest (ok rows from the writer + CountFailed(failed rows of every stage))
       [-> views/ table of renders, label maps and cameras]  (--emit-views)
     then OUT/features_run.json: config, versions, models, device, counts and timings.
+
+CountDone and CountFailed feed the progress counters and log lines (``pipelines.progress``).
 
 Everything that can stop a run (flags, weights, discovery) is checked before any work.
 Torch, the featurizers' models and the sources are imported only when a run starts (the

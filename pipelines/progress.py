@@ -4,8 +4,10 @@ On every runner the Beam counters ``features/shapes_done``, ``shapes_skipped`` a
 ``shapes_failed`` carry the counts. Beam's local ``FnApiRunner`` runs the whole pipeline
 inside the launcher's ``pipeline.run()`` and reports metrics only once it has finished,
 so the progress line comes from the workers themselves: each worker process counts the
-outcomes it has seen and logs one line at most every ``interval_s`` seconds (and when
-it has seen its share of the total). Progress goes to the logs only, never to outputs.
+outcomes it has seen and logs one line at most every ``interval_s`` seconds, and one
+when it has seen its share of the total (``total / processes``; a line of a process
+among several says so, as its counts are its own). Progress goes to the logs only,
+never to outputs.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class _Tally:
         now = time.monotonic()
         share = self.share
         seen = sum(self.counts.values())
-        if now - self.logged < self.settings.interval_s and seen < share:
+        if now - self.logged < self.settings.interval_s and seen != share:
             return None
         self.logged = now
         return self.line(seen, share, now - self.started)
@@ -81,7 +83,7 @@ class _Tally:
         where = (
             ""
             if settings.processes == 1
-            else f" (worker pid {os.getpid()}, 1 of {settings.processes} processes, "
+            else f" (worker pid {os.getpid()}, one of {settings.processes} processes, "
             f"{settings.total} shapes in all)"
         )
         counts = ", ".join(f"{self.counts[outcome]} {outcome}" for outcome in OUTCOMES)

@@ -64,7 +64,7 @@ def test_a_worker_process_reports_its_share(caplog):
     count_progress(None, settings, "done")
     (line,) = [r.getMessage() for r in caplog.records if r.name == "pipelines.progress"]
     assert line.startswith(
-        f"features progress (worker pid {os.getpid()}, 1 of 2 processes, 7 shapes in all): "
+        f"features progress (worker pid {os.getpid()}, one of 2 processes, 7 shapes in all): "
         "1 of ~4 shapes (1 done, 0 skipped, 0 failed), "
     )
 
