@@ -11,7 +11,6 @@ bad name never takes down the manifest or the run's summary.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
@@ -131,18 +130,19 @@ class WriteShardFile(beam.DoFn):
     def process(self, keyed_items: tuple[int, Iterable[ShardItem]]) -> Iterator[ManifestEntry]:
         index, items = keyed_items
         name = shard_name(index, self.shard_count)
-        written: list[ShardItem] = []
+        # the order items arrive in depends on the runner and its workers: sort by shape id,
+        # so a shard's bytes are the same however many workers produced it
+        ordered = sorted(items, key=lambda item: (item.shape_id, item.uri))
 
         def write(handle) -> None:
             with pq.ParquetWriter(handle, self.schema, compression=PARQUET_COMPRESSION) as writer:
-                iterator = iter(items)
-                while group := list(itertools.islice(iterator, self.rows_per_group)):
+                for start in range(0, len(ordered), self.rows_per_group):
+                    group = ordered[start : start + self.rows_per_group]
                     writer.write_table(self.table_of([item.row for item in group]))
-                    written.extend(group)
 
         write_atomically(FileSystems.join(self.folder, name), write)
-        LOGGER.info("wrote %s (%d shapes)", FileSystems.join(self.folder, name), len(written))
-        for item in written:
+        LOGGER.info("wrote %s (%d shapes)", FileSystems.join(self.folder, name), len(ordered))
+        for item in ordered:
             yield ManifestEntry(item.shape_id, item.uri, "ok", shard=name, warnings=item.warnings)
 
 
