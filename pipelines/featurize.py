@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -116,7 +117,7 @@ class FeaturizeStep(GuardedStep):
     keeps its default.
     """
 
-    def __init__(self, step: Any, processes: int):
+    def __init__(self, step: Callable[[SampledShape], Any], processes: int):
         super().__init__("featurize", step)
         self.processes = processes
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -204,3 +205,19 @@ def test_reader_yields_torch_tensors(runs):
         )
     )
     np.testing.assert_array_equal(item["points"].numpy(), expected.points)
+
+
+@pytest.mark.parametrize("processes", [2, 64])
+def test_a_worker_process_among_several_gives_torch_its_share_of_the_cores(processes):
+    import torch
+
+    from pipelines.featurize import FeaturizeStep
+
+    default = torch.get_num_threads()
+    try:
+        FeaturizeStep(lambda shape: shape, processes=1).setup()
+        assert torch.get_num_threads() == default
+        FeaturizeStep(lambda shape: shape, processes=processes).setup()
+        assert torch.get_num_threads() == max(1, os.cpu_count() // processes)
+    finally:
+        torch.set_num_threads(default)
