@@ -99,14 +99,14 @@ class FeaturesPipeline(beam.PTransform):
         config: FeaturesConfig,
         discovered: Discovered,
         run_metadata: dict,
-        progress: ProgressSettings,
+        progress: ProgressSettings | None = None,
     ):
         super().__init__()
         self.config = config
         self.inputs = discovered.inputs
         self.rejected = discovered.rejected
         self.run_metadata = run_metadata
-        self.progress = progress
+        self.progress = progress or ProgressSettings(f"{time.time():.6f}", discovered.candidates)
 
     @property
     def shard_count(self) -> int:
