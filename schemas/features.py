@@ -178,6 +178,13 @@ def shard_table(rows: Sequence[ShardRow], schema: pa.Schema) -> pa.Table:
 
 MANIFEST_STATUSES = ("ok", "failed", "skipped_cached")
 
+#: A run's manifest, one row per input; committed as a version of the features table
+#: (``schemas.table``: ``_log/v<version>.parquet``). ``status``: ``ok`` (featurized by this
+#: run, its row in ``shard``), ``skipped_cached`` (already committed with the same input
+#: bytes and config: not recomputed, its row still in ``shard``, a file an earlier run
+#: wrote) or ``failed`` (``error``: one line; ``shard`` empty). ``uri``: the input as read;
+#: ``warnings``: one-line notes on a shape that was written. A version holds exactly the
+#: shard files its ``ok`` and ``skipped_cached`` rows name.
 MANIFEST_SCHEMA = pa.schema(
     [
         ("shape_id", pa.string()),

@@ -56,6 +56,23 @@ class Location:
         )
 
     @property
+    def uri(self) -> str:
+        """The location as a URI other readers open (polars, DuckDB): ``file://`` and the
+        absolute path for a local file, the URI it was given as otherwise.
+
+        Raises:
+            ValueError: a path inside a filesystem given as an object has no URI.
+        """
+        if isinstance(self.filesystem, pafs.LocalFileSystem):
+            return Path(self.path).absolute().as_uri()
+        if "://" not in self.shown:
+            raise ValueError(
+                f"{self.shown}: a path inside a {self.filesystem.type_name} "
+                "filesystem object has no URI"
+            )
+        return self.shown
+
+    @property
     def name(self) -> str:
         return self.path.rstrip("/").rsplit("/", 1)[-1]
 

@@ -1,7 +1,8 @@
 """Reading feature shards: shapes as dicts of numpy arrays, or a torch ``Dataset``.
 
     from schemas.reader import ShardReader
-    reader = ShardReader("output/features")
+    reader = ShardReader("output/features")  # the latest committed version; version=N
+    reader.version                           # which one was read
     for shape in reader:                     # dicts of numpy arrays
         shape["points"]                      # (N, 3) float32
     dataset = reader.torch_dataset()         # map-style: tensors, and parts split into
@@ -22,26 +23,39 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
-from schemas.features import SHARD_GLOB, is_per_point
+from schemas.features import is_per_point
 from schemas.locations import Location, LocationLike
+from schemas.table import FeatureTable
 
 
 def shard_files(
-    location: LocationLike | Sequence[LocationLike], filesystem: pafs.FileSystem | None = None
-) -> list[Location]:
-    """Shard files of a features folder (or the given files), sorted by path.
+    location: LocationLike | Sequence[LocationLike],
+    filesystem: pafs.FileSystem | None = None,
+    version: int | None = None,
+) -> tuple[list[Location], int | None]:
+    """The shard files to read, and the table version they are.
 
-    Locations are local paths or URIs (``gs://``, ``file://``), or paths inside
-    ``filesystem`` when one is given.
+    A features folder gives the files its committed ``version`` holds (latest by default;
+    ``schemas.table``), never what a glob would find; a shard file, or a list of them, gives
+    those files (sorted by path) and version None. Locations are local paths or URIs
+    (``gs://``, ``file://``), or paths inside ``filesystem`` when one is given.
+
+    Raises:
+        NoCommittedVersion: a folder without that committed version (one line).
+        ValueError: a version asked of shard files.
     """
     if isinstance(location, (str, os.PathLike, Location)):
         root = Location.of(location, filesystem)
-        found = root.glob(SHARD_GLOB) if root.is_dir() else [root]
+        if not root.is_file():
+            table = FeatureTable(root)
+            resolved = table.resolve_version(version)
+            return table.shard_files(resolved), resolved
+        files = [root]
     else:
-        found = sorted((Location.of(p, filesystem) for p in location), key=lambda f: f.path)
-    if not found:
-        raise FileNotFoundError(f"no feature shards ({SHARD_GLOB}) in {location}")
-    return found
+        files = sorted((Location.of(p, filesystem) for p in location), key=lambda f: f.path)
+    if version is not None:
+        raise ValueError(f"{location}: shard files have no version; pass their folder")
+    return files, None
 
 
 def _open(shard: Location) -> pq.ParquetFile:
@@ -86,14 +100,20 @@ def batch_to_shapes(batch: pa.RecordBatch) -> list[dict[str, Any]]:
 
 
 class ShardReader:
-    """The shapes of a folder of feature shards, in file and row order.
+    """The shapes of a committed version of a features table, in file and row order.
 
     Args:
-        location: a features folder, one shard file, or a list of shard files; local
-            paths or URIs (``gs://bucket/out/features``, ``file:///data/out/features``).
+        location: a features folder (its committed shard files are read), one shard file,
+            or a list of shard files; local paths or URIs (``gs://bucket/out/features``,
+            ``file:///data/out/features``).
         columns: columns to read (default: all).
         filesystem: a pyarrow filesystem the locations are paths in (default: from the
             URI, or the local one).
+        version: the committed version of a folder to read (default: the latest).
+
+    Attributes:
+        files: the shard files read, sorted.
+        version: the version read; None when given shard files.
     """
 
     def __init__(
@@ -101,8 +121,9 @@ class ShardReader:
         location: LocationLike | Sequence[LocationLike],
         columns: Sequence[str] | None = None,
         filesystem: pafs.FileSystem | None = None,
+        version: int | None = None,
     ):
-        self.files = shard_files(location, filesystem)
+        self.files, self.version = shard_files(location, filesystem, version)
         self.columns = list(columns) if columns is not None else None
         # (file index, row group, row within group) of every shape
         self._index = []
