@@ -1,4 +1,4 @@
-"""schemas.compare: two features folders hold the same data, provenance aside."""
+"""schemas.compare: two features tables hold the same data, provenance aside."""
 
 from __future__ import annotations
 
@@ -6,6 +6,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.compare import compare_outputs
+from schemas.features import MANIFEST_SCHEMA
+from schemas.table import FeatureTable
+
+SHARD = "part-0000000000000001.parquet"
 
 
 def write(folder, name: str, points: list[float], run: str, extra: bytes = b"1") -> None:
@@ -18,31 +22,59 @@ def write(folder, name: str, points: list[float], run: str, extra: bytes = b"1")
     pq.write_table(table, folder / name)
 
 
+def commit(folder, shards: dict[str, list[str]], run: str) -> int:
+    """Commit a version holding ``shards`` (name: its shape ids)."""
+    rows = [(shape_id, shard) for shard, ids in shards.items() for shape_id in ids]
+    manifest = pa.table(
+        {
+            "shape_id": [shape_id for shape_id, _ in rows],
+            "uri": [f"/data/{shape_id}" for shape_id, _ in rows],
+            "status": ["ok"] * len(rows),
+            "error": [""] * len(rows),
+            "shard": [shard for _, shard in rows],
+            "warnings": [[] for _ in rows],
+        },
+        schema=MANIFEST_SCHEMA,
+    )
+    return FeatureTable(folder).commit(manifest, {"run": run})
+
+
 def test_runs_that_differ_only_in_provenance_are_equal(tmp_path):
     for run in ("a", "b"):
-        write(tmp_path / run / "features", "part-00000-of-00001.parquet", [1.0, 2.0], run)
+        write(tmp_path / run / "features", SHARD, [1.0, 2.0], run)
+        commit(tmp_path / run / "features", {SHARD: ["a/1", "a/2"]}, run)
     assert compare_outputs(tmp_path / "a", tmp_path / "b" / "features") == {
-        "part-00000-of-00001.parquet": []
+        "_log/v000001.parquet": [],
+        SHARD: [],
     }
 
 
-def test_a_changed_value_metadata_or_file_is_named(tmp_path):
-    write(tmp_path / "a", "part-00000-of-00001.parquet", [1.0, 2.0], "a")
-    write(tmp_path / "b", "part-00000-of-00001.parquet", [1.0, 2.5], "b", extra=b"2")
-    write(tmp_path / "a", "_manifest.parquet", [0.0, 0.0], "a")
+def test_a_changed_value_metadata_or_shard_is_named(tmp_path):
+    other = "part-0000000000000002.parquet"
+    write(tmp_path / "a", SHARD, [1.0, 2.0], "a")
+    write(tmp_path / "a", other, [0.0, 0.0], "a")
+    write(tmp_path / "a", "part-00000000000000ff.parquet", [0.0, 0.0], "a")  # uncommitted
+    commit(tmp_path / "a", {SHARD: ["a/1", "a/2"]}, "a")
+    commit(tmp_path / "a", {SHARD: ["a/1", "a/2"], other: ["a/3", "a/4"]}, "a")
+    write(tmp_path / "b", SHARD, [1.0, 2.5], "b", extra=b"2")
+    commit(tmp_path / "b", {SHARD: ["a/1", "a/2"]}, "b")
     differences = compare_outputs(tmp_path / "a", tmp_path / "b")
     assert differences == {
-        "_manifest.parquet": [f"missing from {tmp_path / 'b'}"],
-        "part-00000-of-00001.parquet": [
-            "schema metadata differs (beyond partbank.run)",
+        "_log/v000002.parquet": ["4 rows vs 2"],
+        other: [f"not in {tmp_path / 'b'}'s latest version"],
+        SHARD: [
+            "schema metadata differs (provenance aside)",
             "row 1 (a/2): column points differs",
         ],
     }
     assert compare_outputs(tmp_path / "a", tmp_path / "b", frozenset({"points"})) == {
         **differences,
-        "part-00000-of-00001.parquet": ["schema metadata differs (beyond partbank.run)"],
+        SHARD: ["schema metadata differs (provenance aside)"],
     }
 
 
-def test_two_empty_folders_are_not_equal(tmp_path):
-    assert all(compare_outputs(tmp_path, tmp_path).values())
+def test_folders_without_a_committed_version_are_not_equal(tmp_path):
+    write(tmp_path / "a", SHARD, [1.0, 2.0], "a")
+    assert compare_outputs(tmp_path / "a", tmp_path / "a") == {
+        "": [f"no committed version in {tmp_path / 'a'}: run the features pipeline into it first"]
+    }
