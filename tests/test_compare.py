@@ -6,8 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from schemas.compare import compare_outputs
-from schemas.features import MANIFEST_SCHEMA
-from schemas.table import FeatureTable
+from tests.table_fixtures import commit_shards
 
 SHARD = "part-0000000000000001.parquet"
 
@@ -22,27 +21,10 @@ def write(folder, name: str, points: list[float], run: str, extra: bytes = b"1")
     pq.write_table(table, folder / name)
 
 
-def commit(folder, shards: dict[str, list[str]], run: str) -> int:
-    """Commit a version holding ``shards`` (name: its shape ids)."""
-    rows = [(shape_id, shard) for shard, ids in shards.items() for shape_id in ids]
-    manifest = pa.table(
-        {
-            "shape_id": [shape_id for shape_id, _ in rows],
-            "uri": [f"/data/{shape_id}" for shape_id, _ in rows],
-            "status": ["ok"] * len(rows),
-            "error": [""] * len(rows),
-            "shard": [shard for _, shard in rows],
-            "warnings": [[] for _ in rows],
-        },
-        schema=MANIFEST_SCHEMA,
-    )
-    return FeatureTable(folder).commit(manifest, {"run": run})
-
-
 def test_runs_that_differ_only_in_provenance_are_equal(tmp_path):
     for run in ("a", "b"):
         write(tmp_path / run / "features", SHARD, [1.0, 2.0], run)
-        commit(tmp_path / run / "features", {SHARD: ["a/1", "a/2"]}, run)
+        commit_shards(tmp_path / run / "features", {SHARD: ["a/1", "a/2"]}, {"run": run})
     assert compare_outputs(tmp_path / "a", tmp_path / "b" / "features") == {
         "_log/v000001.parquet": [],
         SHARD: [],
@@ -54,10 +36,10 @@ def test_a_changed_value_metadata_or_shard_is_named(tmp_path):
     write(tmp_path / "a", SHARD, [1.0, 2.0], "a")
     write(tmp_path / "a", other, [0.0, 0.0], "a")
     write(tmp_path / "a", "part-00000000000000ff.parquet", [0.0, 0.0], "a")  # uncommitted
-    commit(tmp_path / "a", {SHARD: ["a/1", "a/2"]}, "a")
-    commit(tmp_path / "a", {SHARD: ["a/1", "a/2"], other: ["a/3", "a/4"]}, "a")
+    commit_shards(tmp_path / "a", {SHARD: ["a/1", "a/2"]})
+    commit_shards(tmp_path / "a", {SHARD: ["a/1", "a/2"], other: ["a/3", "a/4"]})
     write(tmp_path / "b", SHARD, [1.0, 2.5], "b", extra=b"2")
-    commit(tmp_path / "b", {SHARD: ["a/1", "a/2"]}, "b")
+    commit_shards(tmp_path / "b", {SHARD: ["a/1", "a/2"]})
     differences = compare_outputs(tmp_path / "a", tmp_path / "b")
     assert differences == {
         "_log/v000002.parquet": ["4 rows vs 2"],

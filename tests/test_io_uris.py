@@ -3,6 +3,7 @@
 Each reader reads the same real files three ways: from a ``file://`` URI, from fsspec's
 in-memory filesystem (by ``memory://`` URI and as a pyarrow ``PyFileSystem``) and from
 pyarrow's own mock filesystem (``filesystem=``: ``mock://`` URIs each open a new one).
+Feature shards are read as a committed version of their folder's table (``_log/``).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from ontology.vocabulary import BUNDLED_DIR, VocabularyError, VocabularySpec, re
 from schemas.locations import Location
 from schemas.reader import ShardReader
 from tests.ontology_helpers import offline_config
+from tests.table_fixtures import commit_shards
 
 _POINT = pa.list_(pa.float32(), 3)
 _PART = pa.struct([("name_raw", pa.string()), ("name", pa.string()), ("part_uid", pa.int32())])
@@ -74,11 +76,13 @@ HOW = ("file-uri", "memory-uri", "memory-filesystem", "mock")
 
 
 def _write_shards(folder: Path) -> list[dict]:
-    """Two real feature shards (the columns the reader and the shards vocabulary need)."""
+    """Two real feature shards (the columns the reader and the shards vocabulary need),
+    committed as version 1 of the folder's table."""
     folder.mkdir()
     rng = np.random.default_rng(0)
     shapes = []
-    for shard, ids in enumerate((["partnet/1", "partnet/2"], ["glb/chair"])):
+    shards = (["partnet/1", "partnet/2"], ["glb/chair"])
+    for shard, ids in enumerate(shards):
         points = [rng.random((4 + i, 3), dtype=np.float32) for i in range(len(ids))]
         parts = [[{"name_raw": "chair/chair_back/back", "name": "back", "part_uid": 3}]] * len(ids)
         table = pa.table(
@@ -92,6 +96,7 @@ def _write_shards(folder: Path) -> list[dict]:
         )
         pq.write_table(table, folder / f"part-{shard:05d}-of-00002.parquet", row_group_size=1)
         shapes.extend({"shape_id": s, "points": p} for s, p in zip(ids, points, strict=True))
+    commit_shards(folder, {f"part-{k:05d}-of-00002.parquet": ids for k, ids in enumerate(shards)})
     return shapes
 
 
@@ -102,7 +107,7 @@ def test_shard_reader_reads_shards_from_uris_and_filesystems(
     expected = _write_shards(tmp_path / "features")
     location, filesystem = _elsewhere(tmp_path / "features", how, memory_root)
     reader = ShardReader(location, filesystem=filesystem)
-    assert len(reader) == 3
+    assert len(reader) == 3 and reader.version == 1
     assert [f.name for f in reader.files] == [
         "part-00000-of-00002.parquet",
         "part-00001-of-00002.parquet",
@@ -116,7 +121,9 @@ def test_shard_reader_reads_shards_from_uris_and_filesystems(
 
 
 def test_shard_reader_of_a_missing_folder_raises_file_not_found(memory_root: str) -> None:
-    with pytest.raises(FileNotFoundError, match=f"{memory_root}/nothing"):
+    with pytest.raises(
+        FileNotFoundError, match=f"no committed version in memory://{memory_root}/nothing"
+    ):
         ShardReader(f"memory://{memory_root}/nothing")
 
 

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyarrow import fs as pafs
 
-from schemas.features import MANIFEST_SCHEMA, Part, ShardRow, features_schema, shard_table
+from schemas.features import Part, ShardRow, features_schema, shard_table
 from schemas.locations import Location
 from schemas.reader import ShardReader
 from schemas.table import CommitConflict, FeatureTable, NoCommittedVersion
+from tests.table_fixtures import manifest
 
 SCHEMA = features_schema()
 
@@ -55,21 +55,6 @@ def write_shard(folder: Path, shape_ids: list[str]) -> str:
     folder.mkdir(parents=True, exist_ok=True)
     pq.write_table(shard_table([shape_row(i) for i in shape_ids], SCHEMA), folder / name)
     return name
-
-
-def manifest(*rows: tuple[str, str, str]) -> pa.Table:
-    """A manifest of (shape_id, status, shard) rows."""
-    return pa.table(
-        {
-            "shape_id": [shape_id for shape_id, _, _ in rows],
-            "uri": [f"/data/{shape_id}.glb" for shape_id, _, _ in rows],
-            "status": [status for _, status, _ in rows],
-            "error": ["load: broken" if status == "failed" else "" for _, status, _ in rows],
-            "shard": [shard for _, _, shard in rows],
-            "warnings": [[] for _ in rows],
-        },
-        schema=MANIFEST_SCHEMA,
-    )
 
 
 @pytest.fixture
