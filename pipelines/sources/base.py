@@ -62,6 +62,28 @@ class Source(abc.ABC):
     def load(self, source_input: SourceInput) -> ShapeRecord:
         """Read one input. Raises on unreadable or inconsistent data."""
 
+    @abc.abstractmethod
+    def input_files(
+        self, source_input: SourceInput, digests: files.FileDigests | None = None
+    ) -> list[str]:
+        """Every file an input is made of, in the fixed order each source documents: what
+        its content hash (``pipelines.sources.fingerprint.input_sha256``) covers. Found
+        without decoding geometry, and never raising for a bad input: a file that is
+        missing is still listed (side files named by an unreadable one are not).
+
+        Args:
+            source_input: the input.
+            digests: receives the digests of the files read to find the others, so that
+                hashing does not read them again.
+
+        Returns:
+            Paths, all below ``input_folder(source_input)``.
+        """
+
+    def input_folder(self, source_input: SourceInput) -> str:
+        """The folder ``input_files`` are named relative to: the input's own folder."""
+        return source_input.uri
+
     def shape_id(self, native_id: str) -> str:
         """``{source}/{native id}``, invalid text in the native id escaped."""
         return f"{self.name}/{escape_invalid_text(native_id)}"

@@ -16,7 +16,7 @@ from featurizers.names import escape_invalid_text
 from featurizers.shapes import ShapeRecord
 from pipelines.sources import files
 from pipelines.sources.base import Source, SourceError, SourceInput, read_json
-from pipelines.sources.meshfile import mesh_file_record
+from pipelines.sources.meshfile import MeshFileInputs, mesh_file_record
 
 MODEL_EXTENSIONS = (".gltf", ".glb")
 
@@ -49,7 +49,7 @@ def class_of(native_id: str, classes: list[str]) -> str:
         return ""
 
 
-class Compat3DSource(Source):
+class Compat3DSource(MeshFileInputs, Source):
     name = "3dcompat"
 
     def discover(self, location: str) -> list[SourceInput]:

@@ -8,15 +8,18 @@ import os
 import posixpath
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import PIL.Image
 import trimesh
-from apache_beam.io.filesystem import FileSystem
+from apache_beam.io.filesystem import CompressionTypes, FileSystem
 from apache_beam.io.filesystems import FileSystems
 
 #: Mesh formats trimesh reads that the generic source accepts.
 MESH_EXTENSIONS = (".glb", ".gltf", ".obj", ".ply", ".stl")
+
+#: Bytes read at a time when a file is streamed (``FileDigests``): its memory bound.
+BLOCK_BYTES = 8 << 20
 
 
 def read_bytes(path: str) -> bytes:
@@ -104,6 +107,14 @@ def _match_local(pattern: str) -> Iterator[str]:
                 yield path.removeprefix("./")
         if levels is not None and depth >= levels:
             subfolders.clear()  # no match lies deeper
+
+
+def files_under(folder: str) -> list[str]:
+    """Sorted paths of the files below ``folder`` at any depth (folders themselves left
+    out; a link is listed as the file it names, a dangling one too); [] when it has none."""
+    return [
+        path for path in match([join(folder, "**")]) if not (is_local(path) and os.path.isdir(path))
+    ]
 
 
 def not_a_file(path: str) -> str | None:
@@ -235,6 +246,53 @@ class FileSystemsResolver(trimesh.resolvers.Resolver):
         for key in sorted(self.read):
             digest.update(self.read[key])
         return digest.hexdigest()
+
+
+class FileDigests:
+    """Content digests of files, each file read once, ``BLOCK_BYTES`` at a time.
+
+    Never raises: a file that cannot be read gets a marker instead of a digest, so an
+    input with a bad file is still fingerprinted (and then fails to load with its
+    source's own error).
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, str] = {}
+
+    def digest(self, path: str, consume: Callable[[bytes], None] | None = None) -> str:
+        """``"sha256:<64 hex>"`` of the file's bytes as stored (never decompressed), or
+        ``"missing"`` (no such file, or a dangling link) or ``"unreadable"`` (a folder, a
+        read error).
+
+        Args:
+            path: the file.
+            consume: given each block read, in order (it must not raise). The file is
+                then read even when its digest is known already.
+        """
+        if consume is None and path in self._known:
+            return self._known[path]
+        digest = hashlib.sha256()
+        try:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+                while block := handle.read(BLOCK_BYTES):
+                    digest.update(block)
+                    if consume is not None:
+                        consume(block)
+            result = f"sha256:{digest.hexdigest()}"
+        except Exception as exc:  # file systems raise many types (OSError, BeamIOError...)
+            result = "missing" if _is_missing(path, exc) else "unreadable"
+        self._known[path] = result
+        return result
+
+
+def _is_missing(path: str, error: Exception) -> bool:
+    """Whether a failed read of ``path`` failed because there is no such file."""
+    if isinstance(error, FileNotFoundError):
+        return True
+    try:
+        return not FileSystems.exists(path)
+    except Exception:  # an unreachable file system: unreadable, not known to be missing
+        return False
 
 
 def decode_scene(

@@ -117,6 +117,15 @@ class Find3DSource(Source):
             inputs.append(SourceInput(self.shape_id(f"{split}/{shape_folder}"), folder, category))
         return sorted(inputs)
 
+    def input_files(
+        self, source_input: SourceInput, digests: files.FileDigests | None = None
+    ) -> list[str]:
+        """``points5000.pcd``, ``label_map.json``, ``labels.npy``."""
+        return [
+            files.join(source_input.uri, name)
+            for name in (POINTS_FILE, LABEL_MAP_FILE, LABELS_FILE)
+        ]
+
     def load(self, source_input: SourceInput) -> ShapeRecord:
         folder = source_input.uri
         warnings = path_warnings(source_input)

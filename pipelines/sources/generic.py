@@ -24,7 +24,7 @@ from pipelines.sources.base import (
     SourceInput,
     read_file,
 )
-from pipelines.sources.meshfile import mesh_file_record
+from pipelines.sources.meshfile import MeshFileInputs, mesh_file_record
 
 METADATA_FILE = "metadata.csv"
 
@@ -50,7 +50,7 @@ def read_path_table(path: str) -> pl.DataFrame:
     return table.select(pl.col("path"), pl.col("category").fill_null(""))
 
 
-class GenericMeshSource(Source):
+class GenericMeshSource(MeshFileInputs, Source):
     name = "glb"
 
     def discover(self, location: str) -> list[SourceInput]:

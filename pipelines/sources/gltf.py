@@ -19,6 +19,7 @@ import json
 import struct
 from dataclasses import dataclass
 from typing import Any, NoReturn
+from urllib.parse import unquote
 
 import numpy as np
 import trimesh
@@ -118,6 +119,39 @@ class Document:
             self.fail("GLB without a JSON chunk first")
         self.binary = next((chunk for kind, chunk in chunks[1:] if kind == _BIN_CHUNK), None)
         return chunks[0][1]
+
+
+#: Bytes before a GLB's JSON chunk data: the file header and the chunk's own header.
+GLB_JSON_START = 20
+
+
+def glb_json_length(head: bytes) -> int | None:
+    """The byte length of a GLB's JSON chunk, from the file's first ``GLB_JSON_START``
+    bytes; None when they are not a GLB 2 header followed by a JSON chunk header."""
+    if len(head) < GLB_JSON_START or head[:4] != _GLB_MAGIC:
+        return None
+    version = struct.unpack_from("<I", head, 4)[0]
+    size, kind = struct.unpack_from("<II", head, 12)
+    return size if version == 2 and kind == _JSON_CHUNK else None
+
+
+def file_uris(document: Document) -> list[str]:
+    """The names of the side files a document refers to, in document order: the ``uri``
+    of every buffer, then of every image, leaving out URIs decoded in place (``data:``,
+    or holding ``base64,`` as the reader tests). Each is given as written and, where
+    that differs, percent-decoded as glTF specifies (the reader opens the name as
+    written, so both are candidates).
+
+    Raises:
+        SourceError: ``buffers`` or ``images`` is not an array.
+    """
+    uris = []
+    for key in ("buffers", "images"):
+        for item in document.items(key):
+            uri = item.get("uri") if isinstance(item, dict) else None
+            if isinstance(uri, str) and not uri.startswith("data:") and "base64," not in uri:
+                uris.extend(dict.fromkeys((uri, unquote(uri, errors="surrogateescape"))))
+    return uris
 
 
 def read_gltf(

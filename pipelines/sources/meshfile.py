@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import posixpath
+
 from featurizers.names import part_name
 from featurizers.shapes import UNLABELED, MeshPiece, ShapeRecord
+from pipelines.sources import files, gltf
 from pipelines.sources.base import (
     SourceError,
     SourceInput,
@@ -12,6 +15,7 @@ from pipelines.sources.base import (
     valid_text,
 )
 from pipelines.sources.meshes import load_mesh_file
+from pipelines.sources.objfile import MaterialLibraries, texture_names
 
 
 def mesh_file_record(source_input: SourceInput, source: str, *, labeled: bool) -> ShapeRecord:
@@ -64,3 +68,98 @@ def mesh_file_record(source_input: SourceInput, source: str, *, labeled: bool) -
         pieces=pieces,
         warnings=tuple(dict.fromkeys(warnings)),
     )
+
+
+class MeshFileInputs:
+    """``Source.input_files`` of sources whose inputs are single mesh files."""
+
+    def input_files(
+        self, source_input: SourceInput, digests: files.FileDigests | None = None
+    ) -> list[str]:
+        """The mesh file, then the side files it names (``mesh_input_files``)."""
+        return mesh_input_files(source_input.uri, digests or files.FileDigests())
+
+    def input_folder(self, source_input: SourceInput) -> str:
+        """The mesh file's folder, where its side files are resolved."""
+        return files.parent(source_input.uri)
+
+
+def mesh_input_files(path: str, digests: files.FileDigests) -> list[str]:
+    """A mesh file and the side files it names, found without decoding geometry.
+
+    The side files are the glTF ``buffers[].uri`` and ``images[].uri`` naming files
+    (``gltf.file_uris``; of a ``.glb``, its JSON chunk), the OBJ ``mtllib`` names and the
+    texture names of each such ``.mtl`` (``objfile``). Names resolve in the mesh file's
+    folder, as the loader resolves them; names leading outside it (``files.inside``) are
+    left out, unread. A file that is missing, unreadable or malformed names nothing.
+
+    Args:
+        path: the ``.glb``, ``.gltf``, ``.obj``, ``.ply`` or ``.stl`` file.
+        digests: where the files read here (the mesh file, ``.mtl`` files) are digested.
+
+    Returns:
+        ``path``, then the side files (existing or not) sorted by their path relative to
+        the folder, each once.
+    """
+    folder = files.parent(path)
+    kind = posixpath.splitext(path)[1].lower()
+    names: list[str] = []
+    if kind in (".glb", ".gltf"):
+        names = _gltf_uris(path, digests, binary=kind == ".glb")
+    elif kind == ".obj":
+        libraries = MaterialLibraries()
+        digests.digest(path, libraries.feed)
+        for library in _inside(folder, libraries.finish()).values():
+            text = bytearray()
+            digests.digest(library, text.extend)
+            names += texture_names(bytes(text))
+        names = [*libraries.names, *names]
+    side = _inside(folder, names)
+    side.pop(files.split(path)[1], None)  # a file naming itself is listed once, first
+    return [path, *(side[name] for name in sorted(side))]
+
+
+def _inside(folder: str, names: list[str]) -> dict[str, str]:
+    """Relative path -> path of each name that resolves inside ``folder``."""
+    paths = {}
+    for name in names:
+        try:
+            resolved = files.inside(folder, name)
+        except PermissionError:
+            continue  # the loader refuses it too
+        paths[files.relative_to(resolved, folder)] = resolved
+    return paths
+
+
+def _gltf_uris(path: str, digests: files.FileDigests, *, binary: bool) -> list[str]:
+    """``gltf.file_uris`` of a glTF file (of a GLB, read up to its JSON chunk's end), or []
+    when the file is not readable glTF."""
+    head = _GlbHead() if binary else None
+    text = bytearray()
+    digests.digest(path, head.feed if head else text.extend)
+    try:
+        return gltf.file_uris(gltf.Document(head.json() if head else bytes(text), path, False))
+    except SourceError:
+        return []
+
+
+class _GlbHead:
+    """Keeps the bytes of a GLB fed in blocks up to the end of its JSON chunk."""
+
+    def __init__(self) -> None:
+        self.kept = bytearray()
+        self.limit = gltf.GLB_JSON_START  # until the chunk's length is known
+
+    def feed(self, block: bytes) -> None:
+        view = memoryview(block)
+        while view and len(self.kept) < self.limit:
+            take = self.limit - len(self.kept)
+            self.kept += view[:take]
+            view = view[take:]
+            if self.limit == gltf.GLB_JSON_START == len(self.kept):
+                size = gltf.glb_json_length(bytes(self.kept))
+                self.limit = 0 if size is None else gltf.GLB_JSON_START + size
+
+    def json(self) -> bytes:
+        """The JSON chunk's bytes; empty when the file is no GLB, short when truncated."""
+        return bytes(self.kept[gltf.GLB_JSON_START : self.limit])

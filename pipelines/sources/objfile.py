@@ -21,6 +21,66 @@ from pipelines.sources import files
 
 #: trimesh's piece name: our ``p<k>``, then maybe ``_<material>`` and a ``_<n>`` uniqueness suffix.
 _PIECE = re.compile(r"^p(\d+)(?:_|$)")
+#: An OBJ ``mtllib`` line; group 1 is the rest of the line (the names).
+_MTLLIB = re.compile(rb"^[ \t]*mtllib[ \t]+([^\r\n]*)", re.MULTILINE)
+#: MTL statements naming a texture file (last on the line, after any options).
+_TEXTURE_STATEMENT = re.compile(r"map_\S+|bump|disp", re.IGNORECASE)
+#: The longest partial line ``MaterialLibraries`` keeps between blocks.
+_MAX_PENDING = 64 << 10
+
+
+def _candidates(*names: str) -> list[str]:
+    """The non-empty names, stripped, first occurrence kept."""
+    return list(dict.fromkeys(name.strip() for name in names if name.strip()))
+
+
+class MaterialLibraries:
+    """The material library names of an OBJ file fed in blocks, without parsing geometry.
+
+    Only the partial line at a block's end is kept (at most ``_MAX_PENDING`` bytes of it).
+
+    Attributes:
+        names: the names of every ``mtllib`` line so far, first occurrence kept: the whole
+            rest of the line (as trimesh reads it), then each space-separated word of it
+            (the format lets one line list several libraries).
+    """
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._pending = b""
+
+    def feed(self, block: bytes) -> None:
+        """Scan the next block of the file."""
+        text = self._pending + block
+        end = text.rfind(b"\n") + 1
+        self._scan(text, end)
+        self._pending = text[end:][:_MAX_PENDING]
+
+    def finish(self) -> list[str]:
+        """Scan the last line and return ``names``."""
+        self._scan(self._pending, len(self._pending))
+        self._pending = b""
+        return self.names
+
+    def _scan(self, text: bytes, end: int) -> None:
+        for found in _MTLLIB.finditer(text, 0, end):
+            rest = found.group(1).decode("utf-8", errors="surrogateescape")
+            names = _candidates(rest, *rest.split())
+            self.names.extend(name for name in names if name not in self.names)
+
+
+def texture_names(mtl: bytes) -> list[str]:
+    """The names of the texture files an MTL file names (``map_*``, ``bump``, ``disp``
+    statements), in file order, first occurrence kept: for each, the whole rest of the
+    line (as trimesh reads ``map_Kd``), then its last word (the name after any options
+    such as ``-s 1 1 1``)."""
+    names: list[str] = []
+    for line in mtl.decode("utf-8", errors="surrogateescape").splitlines():
+        fields = line.split(maxsplit=1)
+        if len(fields) == 2 and _TEXTURE_STATEMENT.fullmatch(fields[0]):
+            candidates = _candidates(fields[1], fields[1].split()[-1])
+            names.extend(name for name in candidates if name not in names)
+    return names
 
 
 def read_obj(

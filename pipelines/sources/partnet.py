@@ -32,6 +32,8 @@ from pipelines.sources.base import (
 from pipelines.sources.meshes import load_mesh_file
 
 RESULT_FILE = "result.json"
+META_FILE = "meta.json"
+OBJS_FOLDER = "objs"
 
 
 def leaf_paths(root: object, where: str) -> Iterator[tuple[str, list[str]]]:
@@ -83,13 +85,13 @@ class PartNetSource(Source):
         warnings = path_warnings(source_input)
         result_path = files.join(folder, RESULT_FILE)
         tree = read_json(result_path)
-        meta = read_json(files.join(folder, "meta.json"))
+        meta = read_json(files.join(folder, META_FILE))
         if not isinstance(meta, dict):
             raise SourceError(f"{folder}/meta.json: expected an object")
         if not isinstance(tree, list) or len(tree) != 1:
             raise SourceError(f"{result_path}: expected a list holding one root node")
 
-        objs_folder = files.join(folder, "objs")
+        objs_folder = files.join(folder, OBJS_FOLDER)
         where = f"part name in {result_path}"
         leaves = [
             (valid_text(raw_path, where, warnings), stems)
@@ -123,6 +125,18 @@ class PartNetSource(Source):
             pieces=tuple(pieces),
             warnings=tuple(dict.fromkeys(warnings)),
         )
+
+    def input_files(
+        self, source_input: SourceInput, digests: files.FileDigests | None = None
+    ) -> list[str]:
+        """``result.json``, ``meta.json``, then every file below ``objs/`` (at any depth,
+        referenced or not) sorted by path."""
+        folder = source_input.uri
+        return [
+            files.join(folder, RESULT_FILE),
+            files.join(folder, META_FILE),
+            *files.files_under(files.join(folder, OBJS_FOLDER)),
+        ]
 
     @staticmethod
     def _obj_path(objs_folder: str, stem: str, leaf: str, result_path: str) -> str:
