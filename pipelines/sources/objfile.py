@@ -23,7 +23,7 @@ from pipelines.sources import files
 _PIECE = re.compile(r"^p(\d+)(?:_|$)")
 #: An OBJ ``mtllib`` line; group 1 is the rest of the line (the names).
 _MTLLIB = re.compile(rb"^[ \t]*mtllib[ \t]+([^\r\n]*)", re.MULTILINE)
-#: MTL statements naming a texture file (last on the line, after any options).
+#: MTL statements naming a texture file (after any options).
 _TEXTURE_STATEMENT = re.compile(r"map_\S+|bump|disp", re.IGNORECASE)
 #: The longest partial line ``MaterialLibraries`` keeps between blocks.
 _MAX_PENDING = 64 << 10
@@ -71,15 +71,17 @@ class MaterialLibraries:
 
 def texture_names(mtl: bytes) -> list[str]:
     """The names of the texture files an MTL file names (``map_*``, ``bump``, ``disp``
-    statements), in file order, first occurrence kept: for each, the whole rest of the
-    line (as trimesh reads ``map_Kd``), then its last word (the name after any options
-    such as ``-s 1 1 1``)."""
+    statements), in file order, first occurrence kept: the whole rest of the line (as
+    trimesh reads ``map_Kd``; a name may hold spaces), or its last word when options
+    come first (``map_Kd -s 1 1 1 wood.png``)."""
     names: list[str] = []
     for line in mtl.decode("utf-8", errors="surrogateescape").splitlines():
         fields = line.split(maxsplit=1)
         if len(fields) == 2 and _TEXTURE_STATEMENT.fullmatch(fields[0]):
-            candidates = _candidates(fields[1], fields[1].split()[-1])
-            names.extend(name for name in candidates if name not in names)
+            rest = fields[1].strip()
+            name = rest.split()[-1] if rest.startswith("-") else rest
+            if name not in names:
+                names.append(name)
     return names
 
 
