@@ -1,36 +1,41 @@
 """The features pipeline: meshes -> Parquet shards of sampled, labelled, featurized points.
 
-Graph::
+Graph (the job graph holds the input locations, never the inputs)::
 
-    tasks (inputs discovered up front, sorted, assigned to shards)
-      -> Reshuffle -> LoadAndSample (source reader + surface sampling)
-      -> Featurize: [render, locate the points] + every requested featurizer's step
-         (the last stage that holds the mesh; featurizers.catalog lists the featurizers)
-      -> per featurizer with a model: RunInference -> Attach (its finish)
-      -> CountDone -> ToShardRow (ontology names) -> GroupByKey(shard) -> WriteShardFile
-      -> manifest (ok rows from the writer + CountFailed(failed rows of every stage))
-      [-> views/ table of renders, label maps and cameras]  (--emit-views)
-    then OUT/features_run.json: config, versions, models, device, counts and timings.
+    Discover: (source, location) -> inputs, listed by workers  [-> the --limit first]
+    Output folder -> its shard files -> CachedRows (shape id, input hash, config hash)
+    CoGroupByKey(shape id) -> Plan (hash the input's files; pipelines.incremental):
+      cached and whole shards   -> skipped_cached manifest rows
+      cached rows in a shard that also holds unwanted rows -> ReadMoved -> WriteMoved
+      the rest -> AssignShards (~N per new shard, by a hash of the id; tasks are grouped,
+               never rows) -> LoadAndSample -> Featurize (render, locate, per-shape steps)
+               -> per featurizer with a model: RunInference -> Attach
+               -> CountDone -> ToShardRow -> WriteShards (each shard as soon as its rows
+               are in: memory holds a few shards, whatever the corpus)
+    manifest (one row per input) -> Commit (pipelines.commit): the next version of the
+    table, cleanup of unreferenced files, OUT/features_run.json.
 
-CountDone and CountFailed feed the progress counters and log lines (``pipelines.progress``).
+The Count* steps feed the progress counters and log lines (``pipelines.progress``).
 
-Everything that can stop a run (flags, weights, discovery) is checked before any work.
+The launcher checks flags, weights and input locations before any work (usage errors
+exit 2), submits, and waits only on local runners (``--wait``/``--no-wait``).
 Torch, the featurizers' models and the sources are imported only when a run starts (the
 registry itself is light), so usage errors answer quickly.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import math
 import sys
 import time
 from dataclasses import asdict
 from functools import partial
-from typing import TYPE_CHECKING
 
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions, PortableOptions, StandardOptions
+from apache_beam.runners.runner import PipelineResult
 
 from featurizers.catalog import flags
 from featurizers.config import ConfigError, FeaturesConfig
@@ -45,15 +50,14 @@ from pipelines.run_info import (
     run_file_name,
     runner_used,
     stage_timings_s,
-    write_run_summary,
 )
-from pipelines.sinks import remove_stale_shards, summarize_manifest, write_manifest
+from pipelines.sinks import write_json
 from schemas.common import ModelUnavailableError
 
-if TYPE_CHECKING:  # the sources load trimesh: imported when a run starts
-    from pipelines.sources.discovery import Discovered
-
 LOGGER = logging.getLogger(__name__)
+
+#: Runners that run the job inside the launcher (it must wait for them).
+LOCAL_RUNNERS = ("DirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
 
 #: The run's summary inside ``--output`` (``pipelines.run_info``).
 RUN_FILE = run_file_name("features")
@@ -92,33 +96,35 @@ def config_from_options(options: PipelineOptions) -> FeaturesConfig:
 
 
 class FeaturesPipeline(beam.PTransform):
-    """Inputs -> shard files; returns the manifest entries (a PCollection of ``ManifestEntry``)."""
+    """The run's locations -> shard files; returns the manifest entries (a PCollection of
+    ``ManifestEntry``, one per input) for ``CommitRun``."""
 
     def __init__(
-        self,
-        config: FeaturesConfig,
-        discovered: Discovered,
-        run_metadata: dict,
-        progress: ProgressSettings | None = None,
+        self, config: FeaturesConfig, run_metadata: dict, progress: ProgressSettings | None = None
     ):
         super().__init__()
         self.config = config
-        self.inputs = discovered.inputs
-        self.rejected = discovered.rejected
         self.run_metadata = run_metadata
-        self.progress = progress or ProgressSettings(f"{time.time():.6f}", discovered.candidates)
-
-    @property
-    def shard_count(self) -> int:
-        return max(1, math.ceil(len(self.inputs) / self.config.shapes_per_shard))
+        self.progress = progress or ProgressSettings(f"{time.time():.6f}")
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         from featurizers.cameras import orbit_rig
         from featurizers.catalog import FEATURIZERS, requested
         from featurizers.contract import feature_columns
-        from pipelines.featurize import Featurize, ModelFeatures, RenderSettings, WriteViews
-        from pipelines.sinks import WriteShardFile
-        from pipelines.stages import FAILED, GuardedStep, ShapeTask, ToShardRow, load_and_sample
+        from pipelines.featurize import Featurize, ModelFeatures, RenderSettings
+        from pipelines.incremental import (
+            MOVE,
+            USES,
+            AssignShards,
+            MoveRows,
+            PlanShape,
+            ReadCachedRows,
+            list_shard_files,
+            resolve_shard,
+        )
+        from pipelines.sinks import WriteShards
+        from pipelines.sources.discovery import DiscoverAll
+        from pipelines.stages import FAILED, GuardedStep, ToShardRow, load_and_sample
         from schemas.features import features_schema, shard_table
 
         config = self.config
@@ -127,59 +133,82 @@ class FeaturesPipeline(beam.PTransform):
         schema = features_schema(
             [(column.name, column.arrow_type) for column in columns], self.run_metadata
         )
-        tasks = [
-            ShapeTask(i // config.shapes_per_shard, source_input)
-            for i, source_input in enumerate(self.inputs)
-        ]
-        sampled = (
+
+        def write_shards() -> WriteShards:
+            return WriteShards(
+                config.features_dir,
+                config.views_dir,
+                schema,
+                partial(shard_table, schema=schema),
+                config.shapes_per_row_group,
+                config.config_hash,
+            )
+
+        inputs, unlisted = pbegin | "Discover" >> DiscoverAll(config.inputs, config.limit)
+        total = beam.pvalue.AsSingleton(inputs | "CountInputs" >> beam.combiners.Count.Globally())
+
+        def counted(outcome: str) -> beam.Map:
+            return beam.Map(count_progress, self.progress, outcome, total)
+
+        cached = (
             pbegin
-            | "Inputs" >> beam.Create(tasks)
-            | "Distribute" >> beam.Reshuffle()
+            | "Output" >> beam.Create([config.features_dir])
+            | "ShardFiles" >> beam.FlatMap(list_shard_files)
+            | "SpreadShardFiles" >> beam.Reshuffle()
+            | "CachedRows" >> beam.ParDo(ReadCachedRows(config.features_dir, config.views_dir))
+        )
+        planned = (
+            {"inputs": inputs | "ById" >> beam.Map(lambda i: (i.shape_id, i)), "cached": cached}
+            | "MeetCache" >> beam.CoGroupByKey()
+            | "Plan"
+            >> beam.ParDo(PlanShape(config.config_hash, config.emit_views)).with_outputs(
+                USES, FAILED, main="todo"
+            )
+        )
+        resolved = (
+            planned[USES]
+            | "ByShard" >> beam.GroupByKey()
+            | "Resolve" >> beam.FlatMap(resolve_shard).with_outputs(MOVE, main="kept")
+        )
+        moved = resolved[MOVE] | "ReadMoved" >> beam.ParDo(
+            MoveRows(config.features_dir, config.views_dir)
+        ).with_outputs(FAILED, main="items")
+        rewritten = (
+            moved.items
+            | "CountMoved" >> counted("skipped")
+            | "WriteMoved" >> beam.ParDo(write_shards())
+        )
+        sampled = (
+            planned.todo
+            | "AssignShards" >> AssignShards(config.shapes_per_shard)
             | "LoadAndSample"
             >> beam.ParDo(
                 GuardedStep("load", partial(load_and_sample, num_points=config.num_points))
             ).with_outputs(FAILED, main="ok")
         )
-        rejected = pbegin | "Rejected" >> beam.Create(self.rejected)
         render = None
         if any(spec.lifted for spec in specs):
             rig = orbit_rig(config.views, config.image_size)
             render = RenderSettings(rig, config.device, config.emit_views)
-        shapes, views, failed = sampled.ok | "Featurize" >> Featurize(
+        shapes, failed = sampled.ok | "Featurize" >> Featurize(
             specs, config, render, self.progress.processes
         )
-        failures = [rejected, sampled[FAILED], failed]
-        if views is not None:
-            _ = views | "Views" >> WriteViews(config.views_dir, self.shard_count)
+        failures = [sampled[FAILED], failed, planned[FAILED], moved[FAILED]]
         for spec in specs:
             if spec.model is not None:
                 shapes, failed = shapes | spec.name >> ModelFeatures(
                     spec, config, self.model_batch_size, config.model_accelerator
                 )
                 failures.append(failed)
-        counted = partial(count_progress, settings=self.progress)
         written = (
             shapes
-            | "CountDone" >> beam.Map(counted, outcome="done")
+            | "CountDone" >> counted("done")
             | "ToShardRow" >> beam.ParDo(ToShardRow(config.config_hash, config.ontology))
-            | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShards"
-            >> beam.ParDo(
-                WriteShardFile(
-                    config.features_dir,
-                    self.shard_count,
-                    schema,
-                    partial(shard_table, schema=schema),
-                    config.shapes_per_row_group,
-                )
-            )
+            | "WriteShards" >> beam.ParDo(write_shards())
         )
-        failed = (
-            failures
-            | "Failures" >> beam.Flatten()
-            | "CountFailed" >> beam.Map(counted, outcome="failed")
-        )
-        return (written, failed) | "Manifest" >> beam.Flatten()
+        kept = resolved.kept | "CountKept" >> counted("skipped")
+        failed = failures | "Failures" >> beam.Flatten() | "CountFailed" >> counted("failed")
+        return (written, rewritten, kept, failed, unlisted) | "Manifest" >> beam.Flatten()
 
     @property
     def model_batch_size(self) -> int:
@@ -187,24 +216,56 @@ class FeaturesPipeline(beam.PTransform):
         return 8 if pick_device(self.config.device).type == "cuda" else 1
 
 
+def waits(options: PipelineOptions) -> bool:
+    """Whether the launcher waits for the job: ``--wait``/``--no-wait`` when given, else
+    on local runners only (the direct runner, and a portable runner whose job service
+    runs inside the launcher: ``--job_endpoint embed``)."""
+    chosen = options.view_as(FeaturesOptions).wait
+    if chosen is not None:
+        return chosen
+    runner = (options.view_as(StandardOptions).runner or "DirectRunner").split(".")[-1]
+    if runner in (
+        "DirectRunner",
+        "FnApiRunner",
+        "BundleBasedDirectRunner",
+        "SwitchingDirectRunner",
+    ):
+        return True
+    return runner == "PortableRunner" and options.view_as(PortableOptions).job_endpoint == "embed"
+
+
+def describe_device(config: FeaturesConfig) -> dict:
+    """Where a worker runs the models and renders: ``device`` and ``renderer`` (None when
+    the run uses neither)."""
+    from featurizers.rendering import gl_renderer
+
+    return {
+        "device": str(pick_device(config.device)) if config.uses_models else None,
+        "renderer": gl_renderer() if config.lifted else None,
+    }
+
+
 def run(options: PipelineOptions, progress_interval_s: float = 10.0) -> int:
-    """Run the features pipeline; returns 0 when at least one shape was written.
+    """Run the features pipeline.
+
+    Returns:
+        2 on a usage error (before any work); without waiting, 0 once submitted;
+        waiting, 0 when the committed version holds at least one shape, else 1.
 
     Every worker process logs a progress line at most every ``progress_interval_s``.
     """
     started_at, started = time.time(), time.monotonic()
     try:
-        from pipelines.sources.discovery import discover_all
+        from pipelines.sources.discovery import check_location
 
         config = config_from_options(options).with_weights()
-        discovered = discover_all(config)
+        for source, location in config.inputs:
+            check_location(source, location)
     except (ConfigError, ModelUnavailableError) as exc:
         print(f"beam_runner.py --pipeline features: {exc}", file=sys.stderr)
         return 2
-    prepared = time.monotonic()
     LOGGER.info(
-        "features: %d inputs from %s -> %s (featurizers: %s)",
-        discovered.candidates,
+        "features: %s -> %s (featurizers: %s)",
         escape_invalid_text(", ".join(f"{s}:{loc}" for s, loc in config.inputs)),
         config.features_dir,
         ", ".join(config.featurizers) or "none",
@@ -219,62 +280,80 @@ def run(options: PipelineOptions, progress_interval_s: float = 10.0) -> int:
     if config.random_init:
         LOGGER.warning("features: --models random-init: features come from RANDOM weights")
 
-    processes = worker_processes(options)
+    from pipelines.commit import CommitRun
+
     pipeline = beam.Pipeline(options=options)
+    facts = {
+        "versions": versions,
+        "config": config.numeric_config,
+        "config_hash": config.config_hash,
+        "models": config.model_weights,
+        "options": asdict(config),
+        "runner": runner_used(pipeline.runner, options),
+    }
+    progress = ProgressSettings(
+        f"{started_at:.6f}", interval_s=progress_interval_s, processes=worker_processes(options)
+    )
     _ = (
         pipeline
-        | "Features"
-        >> FeaturesPipeline(
-            config,
-            discovered,
-            run_metadata,
-            ProgressSettings(
-                f"{started_at:.6f}", discovered.candidates, progress_interval_s, processes
-            ),
-        )
+        | "Features" >> FeaturesPipeline(config, run_metadata, progress)
         | "CollectManifest" >> beam.combiners.ToList()
-        | "WriteManifest" >> beam.Map(write_manifest, config.features_dir)
+        | "Commit"
+        >> beam.ParDo(
+            CommitRun(
+                config.output,
+                config.features_dir,
+                config.views_dir,
+                started_at,
+                facts,
+                {
+                    "config_hash": config.config_hash,
+                    "models": config.model_weights,
+                    "started_at": started_at,
+                },
+                partial(describe_device, config),
+            )
+        )
     )
     result = pipeline.run()
+    if not waits(options):
+        print(
+            f"features: submitted ({type(pipeline.runner).__name__}); when the job finishes it "
+            f"commits the next version of {config.features_dir} and writes "
+            f"{FileSystems.join(config.output, RUN_FILE)}"
+        )
+        return 0
     result.wait_until_finish()
-    ran = time.monotonic()
+    return report(result, config, time.monotonic() - started)
 
-    from featurizers.rendering import gl_renderer
+
+def report(result: PipelineResult, config: FeaturesConfig, wall_s: float) -> int:
+    """After a waited-for run: add the Beam metrics (stage timings, unresolved names) to the
+    run file the pipeline wrote, print its problems and a summary line; the exit code."""
     from pipelines.stages import UNRESOLVED_NAMES
 
-    manifest = summarize_manifest(config.features_dir)
-    stale = remove_stale_shards(config.features_dir, manifest.shards)
-    if config.emit_views:
-        stale += remove_stale_shards(config.views_dir, manifest.shards)
-    summary = write_run_summary(
-        config.output,
-        "features",
-        started_at,
-        {
-            "prepare": round(prepared - started, 3),
-            "pipeline": round(ran - prepared, 3),
-            **stage_timings_s(result, "features"),
-        },
-        versions,
-        config=config.numeric_config,
-        config_hash=config.config_hash,
-        models=config.model_weights,
-        options=asdict(config),
-        runner=runner_used(pipeline.runner, options),
-        device=str(pick_device(config.device)) if config.uses_models else None,
-        renderer=gl_renderer() if config.lifted else None,
-        inputs=discovered.candidates,
-        counts=manifest.counts,
-        warnings=manifest.warnings,
-        removed_stale_shards=stale,
-        shards=manifest.shards,
-        **{UNRESOLVED_NAMES: counter_total(result, UNRESOLVED_NAMES)},
-    )
-    counts = manifest.counts
-    for line in manifest.lines:
+    path = FileSystems.join(config.output, RUN_FILE)
+    with FileSystems.open(path) as handle:
+        summary = json.load(handle)
+    summary["timings_s"] = {
+        **summary["timings_s"],
+        **stage_timings_s(result, "features"),
+        "total": round(wall_s, 3),
+    }
+    summary[UNRESOLVED_NAMES] = counter_total(result, UNRESOLVED_NAMES)
+    write_json(path, summary)
+    for line in summary["problems"]:
         print(line)
-    print(
-        f"features: {counts['ok']} shapes written ({counts['with_warnings']} with warnings), "
-        f"{counts['failed']} failed -> {config.features_dir} ({summary['timings_s']['total']} s)"
+    counts = summary["counts"]
+    version = summary["version"]
+    committed = (
+        f"version {version} of {config.features_dir}"
+        if version is not None
+        else f"nothing committed to {config.features_dir}"
     )
-    return 0 if counts["ok"] else 1
+    print(
+        f"features: {counts['ok']} shapes written, {counts['skipped_cached']} reused "
+        f"({counts['with_warnings']} with warnings), {counts['failed']} failed -> "
+        f"{committed} ({summary['timings_s']['total']} s)"
+    )
+    return 0 if counts["ok"] + counts["skipped_cached"] else 1

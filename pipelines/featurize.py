@@ -27,13 +27,10 @@ from apache_beam.ml.inference.base import PredictionResult, RunInference
 from featurizers.cameras import CameraRig
 from featurizers.contract import VIEWS_SEEN, FeaturizerSpec, ShapeInputs
 from featurizers.lifting import locate_points
-from featurizers.names import escape_invalid_text
 from featurizers.rendering import render_shape
 from featurizers.views import element_parts, view_records
 from pipelines.inference import FeaturizerModelHandler
-from pipelines.sinks import ShardItem, WriteShardFile
 from pipelines.stages import FAILED, FeaturizedShape, GuardedStep, SampledShape, named_stage
-from schemas.views import VIEWS_SCHEMA, views_table
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,11 +47,11 @@ def featurize_shape(
     specs: tuple[FeaturizerSpec, ...],
     config: Any,
     render: RenderSettings | None,
-) -> tuple[FeaturizedShape, list[dict] | None]:
+) -> FeaturizedShape:
     """Every requested featurizer's per-shape step on a loaded shape.
 
     Returns:
-        The slim shape, and its per-view records for ``--emit-views`` (or None).
+        The slim shape, with its per-view records for ``--emit-views`` (else None).
 
     Raises:
         StageError: naming ``render`` or the featurizer whose step raised.
@@ -90,8 +87,9 @@ def featurize_shape(
         sample=dataclasses.replace(sample, colors=None),
         features=features,
         pending=pending,
+        views=records,
     )
-    return slim, records
+    return slim
 
 
 def with_model_columns(result: PredictionResult, spec: FeaturizerSpec) -> FeaturizedShape:
@@ -127,9 +125,8 @@ class FeaturizeStep(GuardedStep):
 
 
 class Featurize(beam.PTransform):
-    """``SampledShape``s -> ``(FeaturizedShape``s, per-view records, failures)``.
+    """``SampledShape``s -> ``(FeaturizedShape``s, failures)``.
 
-    The per-view records (``(shape, records)`` pairs) are None unless ``--emit-views``.
     ``processes``: worker processes sharing this machine's cores (``FeaturizeStep``).
     """
 
@@ -142,16 +139,13 @@ class Featurize(beam.PTransform):
     ):
         super().__init__()
         self.step = partial(featurize_shape, specs=specs, config=config, render=render)
-        self.emit_views = render is not None and render.emit_views
         self.processes = processes
 
     def expand(self, shapes: beam.PCollection):
         featurized = shapes | "Featurize" >> beam.ParDo(
             FeaturizeStep(self.step, self.processes)
         ).with_outputs(FAILED, main="ok")
-        slim = featurized.ok | "Shapes" >> beam.Map(lambda pair: pair[0])
-        views = featurized.ok if self.emit_views else None
-        return slim, views, featurized[FAILED]
+        return featurized.ok, featurized[FAILED]
 
 
 class ModelFeatures(beam.PTransform):
@@ -194,33 +188,3 @@ class ModelFeatures(beam.PTransform):
             ).with_outputs(FAILED, main="ok")
         )
         return attached.ok, attached[FAILED]
-
-
-def view_item(pair: tuple[FeaturizedShape, list[dict]]) -> tuple[int, ShardItem]:
-    """A shape's ``views/`` row: its id, part names and per-view records, keyed by shard."""
-    shape, records = pair
-    shape_id = shape.task.source_input.shape_id
-    names = tuple(map(escape_invalid_text, shape.meta.part_names))
-    row = (escape_invalid_text(shape_id), names, records)
-    return shape.task.shard, ShardItem(shape_id, shape.task.source_input.uri, row)
-
-
-class WriteViews(beam.PTransform):
-    """``(FeaturizedShape, per-view records)`` pairs -> the ``views/`` table: one row per
-    (shape, view), sharded like the features (``--emit-views``)."""
-
-    def __init__(self, views_dir: str, shard_count: int):
-        super().__init__()
-        self.views_dir = views_dir
-        self.shard_count = shard_count
-
-    def expand(self, views: beam.PCollection) -> beam.PCollection:
-        return (
-            views
-            | "ViewRows" >> beam.Map(view_item)
-            | "GroupViewsByShard" >> beam.GroupByKey()
-            | "WriteViews"
-            >> beam.ParDo(
-                WriteShardFile(self.views_dir, self.shard_count, VIEWS_SCHEMA, views_table, 1)
-            )
-        )

@@ -162,7 +162,8 @@ class FeaturesOptions(PipelineOptions):
             dest="shapes_per_shard",
             type=int,
             default=FeaturesConfig.shapes_per_shard,
-            help="shapes per output shard file (default %(default)s)",
+            help="about N shapes per new shard file (default %(default)s; the shapes "
+            "featurized in a run are spread over ceil(count / N) shards by a hash of their id)",
         )
         parser.add_argument(
             "--shapes-per-row-group",
@@ -171,4 +172,19 @@ class FeaturesOptions(PipelineOptions):
             type=int,
             default=FeaturesConfig.shapes_per_row_group,
             help="shapes per Parquet row group (default %(default)s)",
+        )
+        waiting = parser.add_mutually_exclusive_group()
+        waiting.add_argument(
+            "--no-wait",
+            dest="wait",
+            action="store_false",
+            default=None,
+            help="submit the job and exit; the pipeline commits and writes features_run.json "
+            "itself (default on remote runners such as Dataflow)",
+        )
+        waiting.add_argument(
+            "--wait",
+            dest="wait",
+            action="store_true",
+            help="wait for the job, then print its summary (default on local runners)",
         )

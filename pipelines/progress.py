@@ -37,14 +37,15 @@ class ProgressSettings:
     Attributes:
         run: names the run (its launcher's start), so that runs in one process keep
             separate counts.
-        total: shapes in the run.
+        total: shapes in the run, when the launcher knows it; the pipeline passes the
+            count its workers found to ``count_progress`` instead.
         interval_s: seconds between two lines of one worker process.
         processes: worker processes sharing the shapes (each sees about
             ``total / processes`` of them).
     """
 
     run: str
-    total: int
+    total: int = 0
     interval_s: float = 10.0
     processes: int = 1
 
@@ -55,11 +56,13 @@ class _Tally:
     def __init__(self, settings: ProgressSettings):
         self.settings = settings
         self.counts = dict.fromkeys(OUTCOMES, 0)
+        self.total = settings.total
         self.started = time.monotonic()
         self.logged = self.started
 
-    def add(self, outcome: str) -> str | None:
-        """Count one shape; returns the progress line when one is due."""
+    def add(self, outcome: str, total: int) -> str | None:
+        """Count one shape of ``total``; returns the progress line when one is due."""
+        self.total = total
         self.counts[outcome] += 1
         now = time.monotonic()
         share = self.share
@@ -72,7 +75,7 @@ class _Tally:
     @property
     def share(self) -> int:
         """The shapes this process expects to see: its part of the total."""
-        return -(-self.settings.total // self.settings.processes)
+        return -(-self.total // self.settings.processes)
 
     def line(self, seen: int, share: int, elapsed_s: float) -> str:
         settings = self.settings
@@ -84,7 +87,7 @@ class _Tally:
             ""
             if settings.processes == 1
             else f" (worker pid {os.getpid()}, one of {settings.processes} processes, "
-            f"{settings.total} shapes in all)"
+            f"{self.total} shapes in all)"
         )
         counts = ", ".join(f"{self.counts[outcome]} {outcome}" for outcome in OUTCOMES)
         return (
@@ -97,15 +100,20 @@ _TALLIES: dict[ProgressSettings, _Tally] = {}
 _LOCK = threading.Lock()
 
 
-def count_progress(element: T, settings: ProgressSettings, outcome: str) -> T:
+def count_progress(
+    element: T, settings: ProgressSettings, outcome: str, total: int | None = None
+) -> T:
     """Count a shape's outcome (one of ``OUTCOMES``) in its Beam counter and in this
-    process's tally, logging the progress line when one is due; returns ``element``."""
+    process's tally, logging the progress line when one is due; returns ``element``.
+
+    ``total``: the run's shapes, when the pipeline counted them (default: the settings').
+    """
     _COUNTERS[outcome].inc()
     with _LOCK:
         tally = _TALLIES.get(settings)
         if tally is None:
             tally = _TALLIES[settings] = _Tally(settings)
-        line = tally.add(outcome)
+        line = tally.add(outcome, settings.total if total is None else total)
     if line is not None:
         LOGGER.info("%s", line)
     return element

@@ -34,12 +34,33 @@ FAILED = "failed"
 UNRESOLVED_NAMES = "unresolved_names"
 
 
+@dataclass(frozen=True, order=True)
+class ShardKey:
+    """The shard file a group of rows is written to together.
+
+    Attributes:
+        group: names the group: ``new/00017`` (shapes featurized in this run, spread over
+            groups by a hash of their id) or ``carry/<shard file>`` (cached rows moved out
+            of a shard that also held rows no longer wanted).
+        size: how many shapes the group holds; its file is written once that many rows
+            have arrived (or earlier, when shapes of it failed: ``WriteShards``).
+    """
+
+    group: str
+    size: int
+
+
 @dataclass(frozen=True)
 class ShapeTask:
-    """One input and the shard its row goes to."""
+    """One input to featurize, the hash of its files and the shard its row goes to.
 
-    shard: int
+    ``input_sha256``: ``pipelines.sources.fingerprint.input_sha256`` of the input, taken
+    before it is read; it becomes the row's ``mesh_sha256`` (what reruns compare).
+    """
+
+    shard: ShardKey
     source_input: SourceInput
+    input_sha256: str = ""
 
     @property
     def task(self) -> ShapeTask:
@@ -54,7 +75,6 @@ class ShapeMeta:
     source: str
     category_raw: str
     part_names: tuple[str, ...]
-    mesh_sha256: str
     warnings: tuple[str, ...]
 
     @classmethod
@@ -64,7 +84,6 @@ class ShapeMeta:
             record.source,
             record.category_raw,
             record.part_names,
-            record.mesh_sha256,
             record.warnings,
         )
 
@@ -93,11 +112,12 @@ class FeaturizedShape:
 
     Attributes:
         task: its input and shard.
-        meta: ids, names, hash and warnings for the row.
+        meta: ids, names and warnings for the row.
         sample: its N points (``colors`` dropped: no column holds them).
         features: finished per-point columns.
         pending: ``Prepared`` inputs and states of featurizers still waiting for their
             model, by featurizer name (each removed once its model has run).
+        views: its per-view records for ``--emit-views`` (``featurizers.views``), else None.
     """
 
     task: ShapeTask
@@ -105,6 +125,7 @@ class FeaturizedShape:
     sample: SurfaceSample
     features: dict[str, np.ndarray] = field(default_factory=dict)
     pending: dict[str, Prepared] = field(default_factory=dict)
+    views: list[dict] | None = None
 
 
 class StageError(Exception):
@@ -195,7 +216,7 @@ def load_and_sample(task: ShapeTask, num_points: int) -> SampledShape:
 
 
 class ToShardRow(beam.DoFn):
-    """A sampled shape -> (shard, ShardItem), names resolved by the ontology.
+    """A sampled shape -> ``(ShardKey, ShardItem)``, names resolved by the ontology.
 
     Names the ontology does not know keep their raw spelling and ``part_uid`` -1; they
     are logged and counted (``unresolved_names`` in the run file). Text that is not valid
@@ -211,7 +232,9 @@ class ToShardRow(beam.DoFn):
     def setup(self) -> None:
         self.aliases = AliasMap.load(self.ontology) if self.ontology else None
 
-    def process(self, shape: SampledShape | FeaturizedShape) -> Iterator[tuple[int, ShardItem]]:
+    def process(
+        self, shape: SampledShape | FeaturizedShape
+    ) -> Iterator[tuple[ShardKey, ShardItem]]:
         record, sample = shape.meta, shape.sample
         category, parts = self.resolve_names(record)
         texts = (record.shape_id, record.source, record.category_raw, category)
@@ -226,7 +249,7 @@ class ToShardRow(beam.DoFn):
             source=source,
             category_raw=category_raw,
             category=category,
-            mesh_sha256=record.mesh_sha256,
+            mesh_sha256=shape.task.input_sha256,
             config_hash=self.config_hash,
             center=sample.center,
             scale=sample.scale,
@@ -244,9 +267,19 @@ class ToShardRow(beam.DoFn):
             f"invalid text escaped as '{escape_invalid_text(text)}'"
             for text in dict.fromkeys(invalid)
         )
+        source_input = shape.task.source_input
+        views = shape.views if isinstance(shape, FeaturizedShape) else None
         yield (
             shape.task.shard,
-            ShardItem(shape.task.source_input.shape_id, shape.task.source_input.uri, row, warnings),
+            ShardItem(
+                source_input.shape_id,
+                source_input.uri,
+                row,
+                warnings,
+                views=views,
+                part_names=tuple(part.name_raw for part in row.parts),
+                input_sha256=shape.task.input_sha256,
+            ),
         )
 
     def resolve_names(self, record: ShapeMeta) -> tuple[str, tuple[Part, ...]]:

@@ -1,21 +1,28 @@
-"""A run's inputs, found before any work: plain functions a test calls without a pipeline.
+"""A run's inputs: the locations the command line names, checked by the launcher, and
+listed by the workers.
 
 ``paired_inputs`` turns ``--source``/``--input`` into ``(source, location)`` pairs;
-``discover_all`` lists every pair's inputs with its source (through Beam's FileSystems,
-so local paths and ``gs://`` alike), sorted by shape id and cut to ``--limit``.
+``check_location`` is the launcher's cheap check of one; ``DiscoverAll`` lists every pair's
+inputs with its source inside the pipeline (through Beam's FileSystems, so local paths and
+``gs://`` alike), cut to ``--limit``. Inputs sharing a shape id are found where inputs meet
+the cache (``pipelines.incremental.PlanShape``).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from importlib import resources
 
-from featurizers.config import ConfigError, FeaturesConfig
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from featurizers.config import ConfigError
 from featurizers.names import escape_invalid_text
 from pipelines.sinks import ManifestEntry
-from pipelines.sources import SOURCES, SourceError, SourceInput
+from pipelines.sources import SOURCES, SourceError, files
+from pipelines.sources.generic import METADATA_FILE, read_path_table
+from pipelines.stages import FAILED
 from schemas.common import one_line
 
 
@@ -60,48 +67,72 @@ def paired_inputs(given: Sequence[Sequence[str]]) -> tuple[tuple[str, str], ...]
     return tuple(pairs) or tuple((name, bundled_samples(name)) for name in sorted(SOURCES))
 
 
-@dataclass(frozen=True)
-class Discovered:
-    """The inputs of a run, found before any work.
-
-    Attributes:
-        inputs: the inputs to run, sorted by shape id, cut to ``--limit``.
-        rejected: failed manifest rows of inputs that cannot run: inputs sharing a shape
-            id (their shard rows could not be told apart, so none of them runs).
-    """
-
-    inputs: list[SourceInput]
-    rejected: list[ManifestEntry]
-
-    @property
-    def candidates(self) -> int:
-        return len(self.inputs) + len(self.rejected)
-
-
-def discover_all(config: FeaturesConfig) -> Discovered:
-    """All inputs of ``config.inputs``, sorted by shape id and cut to ``config.limit``.
+def check_location(source: str, location: str) -> None:
+    """What the launcher checks of an input location before submitting, without listing it:
+    the location (or, for a folder on an object store, something below it) exists, and the
+    side table that gives the generic source's categories (a CSV list, or a folder's
+    ``metadata.csv``) parses. The inputs themselves are listed by the workers
+    (``DiscoverInputs``).
 
     Raises:
-        ConfigError: an input location matches nothing, or its source cannot list it
-            (a malformed ``metadata.csv``, an unreadable folder).
+        ConfigError: one line naming the location and what is wrong.
     """
-    found = []
-    for source_name, location in config.inputs:
+    try:
+        if not _matches_something(location):
+            raise ConfigError(f"--source {source} --input {location} matches nothing")
+        if source == "glb":
+            table = location if location.lower().endswith(".csv") else None
+            if table is None and not files.is_glob(location):
+                metadata = files.join(location, METADATA_FILE)
+                table = metadata if files.match([metadata]) else None
+            if table is not None:
+                read_path_table(table)
+    except (OSError, SourceError) as exc:
+        raise ConfigError(escape_invalid_text(one_line(exc, limit=None))) from exc
+
+
+def _matches_something(location: str) -> bool:
+    patterns = [location] if files.is_glob(location) else [location, files.join(location, "*")]
+    return any(FileSystems.match([p], limits=[1])[0].metadata_list for p in patterns)
+
+
+class DiscoverInputs(beam.DoFn):
+    """``(source, location)`` -> the location's ``SourceInput``s, listed by a worker (so the
+    job graph holds the locations, never the inputs). A location its source cannot list
+    gives one ``failed`` manifest row (``FAILED``) named ``{source}:{location}``."""
+
+    def process(self, pair: tuple[str, str]) -> Iterator:
+        source_name, location = pair
         try:
-            found.extend(SOURCES[source_name]().discover(location))
+            found = SOURCES[source_name]().discover(location)
         except (OSError, SourceError) as exc:
-            raise ConfigError(escape_invalid_text(one_line(exc, limit=None))) from exc
-    found = sorted(found)[: config.limit]
-    shared = Counter([source_input.shape_id for source_input in found])
-    rejected = [
-        ManifestEntry(
-            source_input.shape_id,
-            source_input.uri,
-            "failed",
-            f"discover: {shared[source_input.shape_id]} inputs share the shape id "
-            f"{source_input.shape_id} (rename all but one); none of them runs",
+            reason = escape_invalid_text(f"discover: {one_line(exc, limit=None)}")
+            entry = ManifestEntry(f"{source_name}:{location}", location, "failed", reason)
+            yield beam.pvalue.TaggedOutput(FAILED, entry)
+            return
+        yield from found
+
+
+class DiscoverAll(beam.PTransform):
+    """The run's ``(source, location)`` pairs -> ``(inputs, failed)``: every input, cut to
+    the ``limit`` first by shape id when one is given, and the locations that failed."""
+
+    def __init__(self, pairs: Sequence[tuple[str, str]], limit: int | None):
+        super().__init__()
+        self.pairs = list(pairs)
+        self.limit = limit
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> tuple[beam.PCollection, beam.PCollection]:
+        found = (
+            pbegin
+            | "Locations" >> beam.Create(self.pairs)
+            | "ListInputs" >> beam.ParDo(DiscoverInputs()).with_outputs(FAILED, main="inputs")
         )
-        for source_input in found
-        if shared[source_input.shape_id] > 1
-    ]
-    return Discovered([i for i in found if shared[i.shape_id] == 1], rejected)
+        inputs = found.inputs
+        if self.limit is not None:
+            inputs = (
+                inputs
+                | "First" >> beam.combiners.Top.Smallest(self.limit)
+                | "Inputs" >> beam.FlatMap(lambda first: first)
+            )
+        return inputs, found[FAILED]
