@@ -73,6 +73,17 @@ def mtl_obj(folder: Path) -> Path:
     return obj
 
 
+def textured_ply(path: Path, texture: str) -> Path:
+    """An ASCII PLY triangle whose header names its texture (``comment TextureFile``)."""
+    path.write_text(
+        f"ply\nformat ascii 1.0\ncomment TextureFile {texture}\nelement vertex 3\n"
+        "property float x\nproperty float y\nproperty float z\n"
+        "element face 1\nproperty list uchar int vertex_indices\nend_header\n"
+        "0 0 0\n1 0 0\n0 1 0\n3 0 1 2\n"
+    )
+    return path
+
+
 @pytest.fixture(scope="module")
 def datasets(tmp_path_factory) -> dict[str, list[SourceInput]]:
     root = tmp_path_factory.mktemp("datasets")
@@ -150,6 +161,13 @@ def _mtl_texture(root: Path) -> tuple[list[SourceInput], Path]:
     return inputs, root / "a" / "tex" / "wood.png"
 
 
+def _ply_texture(root: Path) -> tuple[list[SourceInput], Path]:
+    (root / "a").mkdir()
+    textured_ply(root / "a" / "tri.ply", "uv map.png")
+    textured_ply(root / "a" / "other.ply", "other.png")
+    return inputs_of("glb", root / "a"), png(root / "a" / "uv map.png")
+
+
 def _labels(root: Path) -> tuple[list[SourceInput], Path]:
     folder, _ = dataset_fixtures.find3d_dataset(root)
     return inputs_of("find3d", folder), folder / "seenclass" / "mug_0001" / "labels.npy"
@@ -157,8 +175,16 @@ def _labels(root: Path) -> tuple[list[SourceInput], Path]:
 
 @pytest.mark.parametrize(
     "build",
-    [_partnet, _gltf_buffer, _gltf_texture, _mtl, _mtl_texture, _labels],
-    ids=["partnet-leaf-obj", "gltf-bin", "gltf-texture", "mtl", "mtl-texture", "labels-npy"],
+    [_partnet, _gltf_buffer, _gltf_texture, _mtl, _mtl_texture, _ply_texture, _labels],
+    ids=[
+        "partnet-leaf-obj",
+        "gltf-bin",
+        "gltf-texture",
+        "mtl",
+        "mtl-texture",
+        "ply-texture",
+        "labels-npy",
+    ],
 )
 def test_one_changed_byte_changes_only_its_shapes_hash(tmp_path, build):
     inputs, changed_file = build(tmp_path)
@@ -241,6 +267,7 @@ def test_input_files_order_per_source(tmp_path):
     textured_gltf(assets / "z.gltf", ["tex/b.png", "a%20b.png", "a.png"], buffer_uri="z.bin")
     mtl_obj(assets)
     multi_primitive_glb(assets / "car.glb")
+    textured_ply(assets / "scan.ply", "tex/scan.png")
     (assets / "part.stl").write_bytes(box((1, 1, 1), (0, 0, 0)).export(file_type="stl"))
     by_id = {si.shape_id: relative_files(si) for si in inputs_of("glb", assets)}
     assert by_id == {
@@ -250,23 +277,30 @@ def test_input_files_order_per_source(tmp_path):
         # OBJ: the file, then its libraries and their textures sorted by path
         "glb/chair": ["chair.obj", "bump.png", "tex/wood.png", "wood.mtl"],
         "glb/car": ["car.glb"],
+        # PLY: the file, then its header's TextureFile
+        "glb/scan": ["scan.ply", "tex/scan.png"],
         "glb/part": ["part.stl"],
     }
 
 
-def test_glb_side_files_are_found_in_its_json_chunk(tmp_path, monkeypatch):
+def test_side_files_are_found_in_blocks_and_every_file_is_read_once(tmp_path, monkeypatch):
     gltf = GltfBuilder()
     material = gltf.textured_material("skin.png")
     gltf.node("box", mesh=gltf.mesh([box((1, 1, 1), (0, 0, 0))], material=material))
     gltf.write_glb(tmp_path / "body.glb")
     png(tmp_path / "skin.png")
     mtl_obj(tmp_path)
+    textured_ply(tmp_path / "tri.ply", "skin.png")
     inputs = inputs_of("glb", tmp_path)
     listed = {si.shape_id: relative_files(si) for si in inputs}
     assert listed["glb/body"] == ["body.glb", "skin.png"]
+    assert listed["glb/tri"] == ["tri.ply", "skin.png"]
     opened = _count_opens(monkeypatch)
-    expected = hashes(inputs)
-    assert opened and all(count == 1 for count in opened.values())  # each file read once
+    expected = {}
+    for si in inputs:  # each file of an input read once
+        opened.clear()
+        expected[si.shape_id] = input_sha256(si)
+        assert sorted(opened.items()) == [(path, 1) for path in sorted(_all_files(si))]
     monkeypatch.setattr(files, "BLOCK_BYTES", 7)  # headers and lines split across blocks
     assert {si.shape_id: relative_files(si) for si in inputs} == listed
     assert hashes(inputs) == expected

@@ -89,7 +89,8 @@ def mesh_input_files(path: str, digests: files.FileDigests) -> list[str]:
 
     The side files are the glTF ``buffers[].uri`` and ``images[].uri`` naming files
     (``gltf.file_uris``; of a ``.glb``, its JSON chunk), the OBJ ``mtllib`` names and the
-    texture names of each such ``.mtl`` (``objfile``). Names resolve in the mesh file's
+    texture names of each such ``.mtl`` (``objfile``), and a PLY header's ``comment
+    TextureFile`` names (which trimesh reads). Names resolve in the mesh file's
     folder, as the loader resolves them; names leading outside it (``files.inside``) are
     left out, unread. A file that is missing, unreadable or malformed names nothing.
 
@@ -106,6 +107,10 @@ def mesh_input_files(path: str, digests: files.FileDigests) -> list[str]:
     names: list[str] = []
     if kind in (".glb", ".gltf"):
         names = _gltf_uris(path, digests, binary=kind == ".glb")
+    elif kind == ".ply":
+        header = _PlyHeader()
+        digests.digest(path, header.feed)
+        names = header.texture_names()
     elif kind == ".obj":
         libraries = MaterialLibraries()
         digests.digest(path, libraries.feed)
@@ -163,3 +168,33 @@ class _GlbHead:
     def json(self) -> bytes:
         """The JSON chunk's bytes; empty when the file is no GLB, short when truncated."""
         return bytes(self.kept[gltf.GLB_JSON_START : self.limit])
+
+
+class _PlyHeader:
+    """Keeps a PLY file's header (before ``end_header``, at most 1 MiB) fed in blocks."""
+
+    END = b"end_header"
+    LIMIT = 1 << 20
+
+    def __init__(self) -> None:
+        self.kept = bytearray()
+        self.complete = False
+
+    def feed(self, block: bytes) -> None:
+        if self.complete:
+            return
+        self.kept += block[: self.LIMIT - len(self.kept)]
+        end = self.kept.find(self.END)
+        if end >= 0:
+            del self.kept[end:]
+        self.complete = end >= 0 or len(self.kept) >= self.LIMIT
+
+    def texture_names(self) -> list[str]:
+        """The rest of every header line holding ``TextureFile`` (any case), as trimesh
+        reads it (``comment TextureFile wood.png``)."""
+        names = []
+        for line in bytes(self.kept).decode("utf-8", errors="surrogateescape").splitlines():
+            found = line.lower().find("texturefile")
+            if found >= 0 and line[found + len("texturefile") :].strip():
+                names.append(line[found + len("texturefile") :].strip())
+        return names
