@@ -216,6 +216,71 @@ class FeaturesPipeline(beam.PTransform):
         return 8 if pick_device(self.config.device).type == "cuda" else 1
 
 
+class FeaturesRun(beam.PTransform):
+    """The whole features job: ``FeaturesPipeline``, then ``CommitRun`` (the next version
+    of the table, cleanup, ``features_run.json``). Returns the committed version (a
+    one-element PCollection: the version, or None when nothing was committed).
+
+    Args:
+        config: the run's config, weights located.
+        runner: what runs it (``run_info.runner_used``), for the run file.
+        started_at: the launcher's start, seconds since the epoch (default: now).
+        progress: how to report progress.
+    """
+
+    def __init__(
+        self,
+        config: FeaturesConfig,
+        runner: dict | None = None,
+        started_at: float | None = None,
+        progress: ProgressSettings | None = None,
+    ):
+        super().__init__()
+        self.config = config
+        self.runner = runner
+        self.started_at = time.time() if started_at is None else started_at
+        self.progress = progress or ProgressSettings(f"{self.started_at:.6f}")
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
+        from pipelines.commit import CommitRun
+
+        config = self.config
+        versions = package_versions(VERSIONED_PACKAGES)
+        run_metadata = {
+            "config": config.numeric_config,
+            "config_hash": config.config_hash,
+            "models": config.model_weights,
+            "versions": versions,
+        }
+        facts = {
+            **run_metadata,
+            "options": asdict(config),
+            "runner": self.runner or {"name": "unknown"},
+        }
+        committed = {
+            "config_hash": config.config_hash,
+            "models": config.model_weights,
+            "started_at": self.started_at,
+        }
+        return (
+            pbegin
+            | "Shapes" >> FeaturesPipeline(config, run_metadata, self.progress)
+            | "CollectManifest" >> beam.combiners.ToList()
+            | "Commit"
+            >> beam.ParDo(
+                CommitRun(
+                    config.output,
+                    config.features_dir,
+                    config.views_dir,
+                    self.started_at,
+                    facts,
+                    committed,
+                    partial(describe_device, config),
+                )
+            )
+        )
+
+
 def waits(options: PipelineOptions) -> bool:
     """Whether the launcher waits for the job: ``--wait``/``--no-wait`` when given, else
     on local runners only (the direct runner, and a portable runner whose job service
@@ -224,12 +289,7 @@ def waits(options: PipelineOptions) -> bool:
     if chosen is not None:
         return chosen
     runner = (options.view_as(StandardOptions).runner or "DirectRunner").split(".")[-1]
-    if runner in (
-        "DirectRunner",
-        "FnApiRunner",
-        "BundleBasedDirectRunner",
-        "SwitchingDirectRunner",
-    ):
+    if runner in LOCAL_RUNNERS:
         return True
     return runner == "PortableRunner" and options.view_as(PortableOptions).job_endpoint == "embed"
 
@@ -270,50 +330,14 @@ def run(options: PipelineOptions, progress_interval_s: float = 10.0) -> int:
         config.features_dir,
         ", ".join(config.featurizers) or "none",
     )
-    versions = package_versions(VERSIONED_PACKAGES)
-    run_metadata = {
-        "config": config.numeric_config,
-        "config_hash": config.config_hash,
-        "models": config.model_weights,
-        "versions": versions,
-    }
     if config.random_init:
         LOGGER.warning("features: --models random-init: features come from RANDOM weights")
-
-    from pipelines.commit import CommitRun
-
     pipeline = beam.Pipeline(options=options)
-    facts = {
-        "versions": versions,
-        "config": config.numeric_config,
-        "config_hash": config.config_hash,
-        "models": config.model_weights,
-        "options": asdict(config),
-        "runner": runner_used(pipeline.runner, options),
-    }
     progress = ProgressSettings(
         f"{started_at:.6f}", interval_s=progress_interval_s, processes=worker_processes(options)
     )
-    _ = (
-        pipeline
-        | "Features" >> FeaturesPipeline(config, run_metadata, progress)
-        | "CollectManifest" >> beam.combiners.ToList()
-        | "Commit"
-        >> beam.ParDo(
-            CommitRun(
-                config.output,
-                config.features_dir,
-                config.views_dir,
-                started_at,
-                facts,
-                {
-                    "config_hash": config.config_hash,
-                    "models": config.model_weights,
-                    "started_at": started_at,
-                },
-                partial(describe_device, config),
-            )
-        )
+    _ = pipeline | "Features" >> FeaturesRun(
+        config, runner_used(pipeline.runner, options), started_at, progress
     )
     result = pipeline.run()
     if not waits(options):
