@@ -22,11 +22,13 @@ from featurizers.names import is_valid_text
 from featurizers.sampling import sample_shape
 from featurizers.shapes import MeshPiece, ShapeRecord
 from pipelines import sample_data
-from pipelines.sinks import MANIFEST_FILE, ManifestEntry, WriteShardFile, write_json, write_manifest
+from pipelines.sinks import ManifestEntry, WriteShards, manifest_table, write_json
 from pipelines.sources import SourceInput
-from pipelines.stages import SampledShape, ShapeTask, ToShardRow
+from pipelines.stages import SampledShape, ShapeTask, ShardKey, ToShardRow
 from schemas.features import features_schema, shard_table
 from schemas.reader import ShardReader
+from schemas.table import FeatureTable
+from tests.features_output import latest_manifest
 
 
 def run_features(*args: str) -> int:
@@ -34,8 +36,8 @@ def run_features(*args: str) -> int:
 
 
 def read_outputs(out: Path) -> tuple[pl.DataFrame, list[dict], dict]:
-    """The manifest, the shard rows and the run file of a features run."""
-    manifest = pl.read_parquet(out / "features" / MANIFEST_FILE)
+    """The latest committed manifest, the shard rows and the run file of a features run."""
+    manifest = latest_manifest(out)
     shapes = list(ShardReader(out / "features"))
     run = json.loads((out / "features_run.json").read_text())
     return manifest, shapes, run
@@ -48,11 +50,12 @@ def assert_good_shapes_written(manifest: pl.DataFrame, shapes: list[dict], good:
 
 
 def assert_counts_agree(manifest: pl.DataFrame, run: dict) -> None:
-    ok = manifest.filter(pl.col("status") == "ok")
-    warned = ok["warnings"].list.len()
+    kept = manifest.filter(pl.col("status").is_in(["ok", "skipped_cached"]))
+    warned = kept["warnings"].list.len()
     assert run["counts"] == {
-        "ok": ok.height,
-        "failed": manifest.height - ok.height,
+        "ok": manifest.filter(pl.col("status") == "ok").height,
+        "skipped_cached": manifest.filter(pl.col("status") == "skipped_cached").height,
+        "failed": manifest.filter(pl.col("status") == "failed").height,
         "with_warnings": int((warned > 0).sum()),
     }
     assert run["warnings"] == int(warned.sum())
@@ -120,34 +123,39 @@ def test_invalid_names_are_escaped_where_rows_are_built_and_reported(tmp_path):
     names = ("seat", "leg\udc80")
     warnings = ("texture dropped",)
     record = ShapeRecord("glb/box", "glb", "b\udcffx", names, "0" * 64, pieces, warnings=warnings)
-    task = ShapeTask(0, SourceInput("glb/box", "/data/box\udcff.glb"))
+    task = ShapeTask(ShardKey("new/00000", 1), SourceInput("glb/box", "/data/box\udcff.glb"))
     to_row = ToShardRow("hash", None)
     to_row.setup()
     ((shard, item),) = to_row.process(SampledShape(task, record, sample_shape(record, 64)))
 
     schema = features_schema()
-    writer = WriteShardFile(str(tmp_path), 1, schema, partial(shard_table, schema=schema), 4)
-    (entry,) = writer.process((shard, [item]))
+    writer = WriteShards(
+        str(tmp_path), str(tmp_path / "views"), schema, partial(shard_table, schema=schema), 4, "h"
+    )
+    writer.start_bundle()
+    (entry,) = writer.process((shard, item))  # the shard's one row: written at once
     (row,) = pq.read_table(tmp_path / entry.shard).to_pylist()
     assert row["category_raw"] == "b\\udcffx"
     assert [part["name_raw"] for part in row["parts"]] == ["seat", "leg\\udc80"]
     assert entry.status == "ok" and entry.warnings[0] == "texture dropped"
     assert any("leg\\udc80" in warning for warning in entry.warnings[1:])
 
-    write_manifest([entry], str(tmp_path))
-    (manifest_row,) = pl.read_parquet(tmp_path / MANIFEST_FILE).to_dicts()
+    FeatureTable(tmp_path).commit(manifest_table([entry]), {})
+    (manifest_row,) = pl.from_arrow(FeatureTable(tmp_path).manifest()).to_dicts()
     assert manifest_row["uri"] == "/data/box\\udcff.glb"
     assert manifest_row["warnings"] == list(entry.warnings)
 
 
 def test_manifest_and_run_file_take_raw_invalid_text(tmp_path):
+    shard = "part-0000000000000000.parquet"
     entries = [
-        ManifestEntry("glb/ok", "/d/ok.glb", "ok", shard="part-00000-of-00001.parquet"),
+        ManifestEntry("glb/ok", "/d/ok.glb", "ok", shard=shard),
         ManifestEntry("glb/b\udc80d", "/d/b\udc80d.glb", "failed", "load: bad name \udc80"),
-        ManifestEntry("glb/w", "/d/w.glb", "ok", warnings=("name \udcff escaped",)),
+        ManifestEntry("glb/w", "/d/w.glb", "ok", shard=shard, warnings=("name \udcff escaped",)),
     ]
-    write_manifest(entries, str(tmp_path))
-    manifest = pl.read_parquet(tmp_path / MANIFEST_FILE)
+    pq.write_table(features_schema().empty_table(), tmp_path / shard)  # the committed shard
+    FeatureTable(tmp_path).commit(manifest_table(entries), {})
+    manifest = pl.from_arrow(FeatureTable(tmp_path).manifest())
     assert manifest["shape_id"].to_list() == ["glb/b\\udc80d", "glb/ok", "glb/w"]
     assert manifest["error"][0] == "load: bad name \\udc80"
     assert manifest["warnings"][2].to_list() == ["name \\udcff escaped"]
