@@ -343,3 +343,14 @@ def _count_opens(monkeypatch) -> dict[str, int]:
 
     monkeypatch.setattr(FileSystems, "open", counting_open)
     return opened
+
+
+def test_glob_characters_in_an_input_folder_are_plain_characters(tmp_path):
+    folder = tmp_path / "we[ir]d*?"
+    sample_data.write_partnet(folder, "101", "Chair", sample_data.chair())
+    (tmp_path / "weid").mkdir()  # what "we[ir]d*" would match as a glob
+    si = SourceInput("partnet/101", str(folder / "101"))
+    assert relative_files(si)[2:] == [f"objs/new-{k}.obj" for k in range(8)]
+    before = input_sha256(si)
+    flip_byte(folder / "101" / "objs" / "new-7.obj")
+    assert input_sha256(si) != before

@@ -110,11 +110,18 @@ def _match_local(pattern: str) -> Iterator[str]:
 
 
 def files_under(folder: str) -> list[str]:
-    """Sorted paths of the files below ``folder`` at any depth (folders themselves left
-    out; a link is listed as the file it names, a dangling one too); [] when it has none."""
-    return [
-        path for path in match([join(folder, "**")]) if not (is_local(path) and os.path.isdir(path))
-    ]
+    """Sorted paths of the files below ``folder`` at any depth; [] when it has none.
+
+    On a local disk links are listed, not followed into (a dangling one too); the folder's
+    name is never read as a glob, whatever characters it holds.
+    """
+    if not is_local(folder):
+        escaped = re.sub(r"([*?\[])", r"[\1]", folder)  # "[" matches itself as "[[]"
+        return match([join(escaped, "**")])
+    found = []
+    for parent_folder, _, names in os.walk(folder):  # links to folders are not followed
+        found += [os.path.join(parent_folder, name) for name in names]
+    return sorted(found)
 
 
 def not_a_file(path: str) -> str | None:
