@@ -1,4 +1,5 @@
-"""The features config and input discovery, called as plain functions (no pipeline runs)."""
+"""The features config and input discovery: the launcher's checks called as plain functions,
+and what discovery inside the pipeline gives, read from a real run's manifest."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from featurizers.config import ConfigError, FeaturesConfig
 from featurizers.dinov2 import DEFAULT_MODEL as DINOV2_DEFAULT_MODEL
 from featurizers.partfield import DEFAULT_PARTFIELD_POINTS
 from featurizers.sampling import DEFAULT_SHAPE_POINTS
+from pipelines import sample_data
 from pipelines.sources import SOURCES
-from pipelines.sources.discovery import bundled_samples, discover_all, paired_inputs
+from pipelines.sources.discovery import bundled_samples, check_location, paired_inputs
 from schemas.common import ModelUnavailableError
 from tests.conftest import REPO_ROOT
-from tests.test_features_robustness import folders_sharing_a_shape_id
+from tests.features_output import latest_manifest
+from tests.test_features_robustness import folders_sharing_a_shape_id, run_features
 
 
 def test_the_config_and_the_registry_import_no_beam_torch_transformers_trimesh_or_gl():
@@ -157,28 +160,51 @@ def test_inputs_pair_with_the_source_before_them():
         paired_inputs([["--source", "glb"], ["--input", "a/"]] * 2)
 
 
-def test_discovery_sorts_cuts_to_the_limit_and_rejects_shared_shape_ids(tmp_path):
+def test_a_run_rejects_shared_shape_ids_and_cuts_to_the_limit_by_shape_id(tmp_path):
     first, second = folders_sharing_a_shape_id(tmp_path)
-    inputs = (("glb", str(second)), ("glb", str(first)))
+    args = ["--source", "glb", "--input", str(second), "--source", "glb", "--input", str(first)]
+    args += ["--featurizers", "none"]
 
-    found = discover_all(FeaturesConfig("out", inputs=inputs))
-    assert [i.shape_id for i in found.inputs] == ["glb/chair", "glb/lamp"]
-    assert [(e.shape_id, e.status) for e in found.rejected] == [("glb/mug", "failed")] * 2
-    assert "2 inputs share the shape id glb/mug" in found.rejected[0].error
-    assert found.candidates == 4
-    limited = discover_all(FeaturesConfig("out", inputs=inputs, limit=1))
-    assert [i.shape_id for i in limited.inputs] == ["glb/chair"] and not limited.rejected
+    out = tmp_path / "all"
+    assert run_features(*args, "--output", str(out)) == 0
+    manifest = latest_manifest(out)
+    assert manifest.select("shape_id", "status").rows() == [
+        ("glb/chair", "ok"),
+        ("glb/lamp", "ok"),
+        ("glb/mug", "failed"),
+        ("glb/mug", "failed"),
+    ]
+    assert "2 inputs share the shape id glb/mug" in manifest["error"][2]
+    assert manifest["uri"][2:].to_list() == sorted(
+        [str(first / "mug.glb"), str(second / "mug.glb")]
+    )
+
+    limited = tmp_path / "limited"
+    assert run_features(*args, "--limit", "1", "--output", str(limited)) == 0
+    assert latest_manifest(limited).select("shape_id", "status").rows() == [("glb/chair", "ok")]
 
 
 def test_a_location_that_matches_nothing_is_a_config_error(tmp_path):
-    config = FeaturesConfig("out", inputs=(("glb", str(tmp_path / "nothing-here")),))
-    with pytest.raises(ConfigError, match="nothing-here"):
-        discover_all(config)
+    with pytest.raises(ConfigError, match=r"--source glb --input .*nothing-here matches nothing"):
+        check_location("glb", str(tmp_path / "nothing-here"))
+    with pytest.raises(ConfigError, match="matches nothing"):
+        check_location("partnet", str(tmp_path / "nothing-*"))
 
 
-def test_the_bundled_samples_of_every_source_are_found():
-    config = FeaturesConfig("out", inputs=paired_inputs([]))
-    found = discover_all(config)
-    sources = {source_input.shape_id.split("/", 1)[0] for source_input in found.inputs}
-    assert sources == set(SOURCES) and not found.rejected
-    assert [i.shape_id for i in found.inputs] == sorted(i.shape_id for i in found.inputs)
+def test_a_malformed_metadata_csv_is_a_config_error_and_a_good_one_passes(tmp_path):
+    folder = tmp_path / "assets"
+    sample_data.write_glb(folder / "mug.glb", sample_data.mug())
+    (folder / "metadata.csv").write_text("path,category\nmug.glb,mug\n")
+    check_location("glb", str(folder))
+    (folder / "metadata.csv").write_text('path,category\n"mug.glb,mug\n')
+    with pytest.raises(ConfigError, match=r"metadata\.csv"):
+        check_location("glb", str(folder))
+
+
+def test_the_bundled_samples_of_every_source_are_found_sorted():
+    for name, location in paired_inputs([]):
+        check_location(name, location)
+        found = SOURCES[name]().discover(location)
+        assert found, name
+        assert {i.shape_id.split("/", 1)[0] for i in found} == {name}
+        assert [i.shape_id for i in found] == sorted(i.shape_id for i in found)
