@@ -14,6 +14,7 @@ from pathlib import Path
 
 import apache_beam as beam
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -32,13 +33,12 @@ from featurizers.contract import (
     config_entries,
     feature_columns,
 )
-from pipelines.features import FeaturesPipeline
-from pipelines.sinks import write_manifest
-from pipelines.sources.discovery import discover_all
+from pipelines.features import FeaturesRun
 from schemas.common import ModelUnavailableError
 from schemas.features import features_schema, is_per_point
 from schemas.reader import ShardReader
 from tests.dataset_fixtures import DATASETS
+from tests.features_output import committed_shards, latest_manifest
 
 
 def distance_columns(config) -> tuple[PointColumn, ...]:
@@ -133,24 +133,21 @@ def test_a_featurizer_registered_in_a_test_fills_its_columns(toy_featurizers, tm
         num_points=300,
         shapes_per_shard=2,
     )
-    discovered = discover_all(config)
     pipeline = beam.Pipeline(runner="FnApiRunner")
-    _ = (
-        pipeline
-        | FeaturesPipeline(config, discovered, {})
-        | beam.combiners.ToList()
-        | beam.Map(write_manifest, config.features_dir)
-    )
+    _ = pipeline | FeaturesRun(config)
     result = pipeline.run()
     result.wait_until_finish()
 
-    shard = sorted((tmp_path / "out" / "features").glob("part-*.parquet"))[0]
+    manifest = latest_manifest(tmp_path / "out")
+    failed = manifest.filter(pl.col("status") == "failed")
+    assert sorted(failed["shape_id"]) == sorted(failures)
+    shard = committed_shards(tmp_path / "out")[0]
     schema = pq.read_schema(shard)
     assert schema.field("distance").type == pa.list_(pa.float32())
     assert schema.field("twice").type == pa.list_(pa.list_(pa.float64(), 2))
     assert schema.names.index("partfield") < schema.names.index("distance")  # registered after
     shapes = list(ShardReader(tmp_path / "out" / "features"))
-    assert len(shapes) == len(discovered.inputs) - len(failures) > 0
+    assert len(shapes) == manifest.height - len(failures) > 0
     for shape in shapes:
         points = shape["points"]
         np.testing.assert_array_equal(shape["distance"], np.linalg.norm(points, axis=1))
