@@ -354,3 +354,18 @@ def test_glob_characters_in_an_input_folder_are_plain_characters(tmp_path):
     before = input_sha256(si)
     flip_byte(folder / "101" / "objs" / "new-7.obj")
     assert input_sha256(si) != before
+
+
+def test_names_that_are_not_valid_text_are_hashed(tmp_path):
+    gltf = GltfBuilder()
+    material = gltf.textured_material("\ud800.png")  # a lone surrogate, as JSON allows
+    gltf.node("box", mesh=gltf.mesh([box((1, 1, 1), (0, 0, 0))], material=material))
+    gltf.write_gltf(tmp_path / "odd.gltf")
+    (tmp_path / "cup.obj").write_bytes(b"mtllib caf\xe9.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
+    (tmp_path / "caf\xe9.mtl".encode("latin-1").decode("utf-8", "surrogateescape")).write_bytes(
+        b"newmtl m\nmap_Kd t.png\n"
+    )
+    by_id = {si.shape_id: relative_files(si) for si in inputs_of("glb", tmp_path)}
+    assert by_id["glb/odd"] == ["odd.gltf", "odd.bin", "\ud800.png"]
+    assert by_id["glb/cup"] == ["cup.obj", "caf\udce9.mtl", "t.png"]
+    assert all(HEX64.fullmatch(input_sha256(si)) for si in inputs_of("glb", tmp_path))

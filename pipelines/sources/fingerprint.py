@@ -6,8 +6,8 @@ input is made of (``Source.input_files``), found without decoding geometry; a ch
 byte of any of them, a file that appears or goes, or a changed side-table category
 changes it. Files are read once each, ``files.BLOCK_BYTES`` at a time.
 
-The hash covers, each field as an 8-byte big-endian length and its bytes (names as
-UTF-8, undecodable bytes of a local name kept as they are):
+The hash covers, each field as an 8-byte big-endian length and its bytes (text as
+UTF-8, lone surrogates passed through, so that different texts never give equal bytes):
 
 1. the format tag ``partbank-input-v1``;
 2. the shape id and the input's ``category`` (side-table category, "" if none);
@@ -52,6 +52,6 @@ def input_sha256(source_input: SourceInput) -> str:
 
 def _update(digest: hashlib._Hash, text: str) -> None:
     """Add one length-prefixed text field, so no two field lists hash alike."""
-    data = text.encode("utf-8", errors="surrogateescape")
+    data = text.encode("utf-8", errors="surrogatepass")  # one-to-one, whatever the text
     digest.update(len(data).to_bytes(8, "big"))
     digest.update(data)
