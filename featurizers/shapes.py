@@ -55,7 +55,6 @@ class ShapeRecord:
         source: dataset name (``partnet``, ``3dcompat``, ``find3d``, ``glb``).
         category_raw: the dataset's own category name ("" when unknown).
         part_names: raw part names; index ``i`` is part index ``i``.
-        mesh_sha256: SHA-256 of the input file bytes (all files of the shape, in order).
         pieces: mesh pieces (empty for point clouds).
         cloud: the point cloud (None for meshes).
         warnings: one-line notes on what was read but is not fully right (a texture that
@@ -67,7 +66,6 @@ class ShapeRecord:
     source: str
     category_raw: str
     part_names: tuple[str, ...]
-    mesh_sha256: str
     pieces: tuple[MeshPiece, ...] = ()
     cloud: PointCloud | None = None
     warnings: tuple[str, ...] = ()

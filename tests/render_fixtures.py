@@ -30,7 +30,6 @@ def record(*meshes: trimesh.Trimesh, shape_id: str = "test/shape") -> ShapeRecor
         source="test",
         category_raw="thing",
         part_names=tuple(f"part{i}" for i in range(len(meshes))),
-        mesh_sha256="0" * 64,
         pieces=tuple(MeshPiece(mesh, part=i) for i, mesh in enumerate(meshes)),
     )
 

@@ -239,7 +239,7 @@ def test_point_cloud_round_trip():
         normals=box.face_normals[faces].astype(np.float32),
         colors=SIDE_COLORS[side[faces]],
     )
-    shape = ShapeRecord("test/cloud", "test", "", tuple("abcdef"), "0", cloud=cloud)
+    shape = ShapeRecord("test/cloud", "test", "", tuple("abcdef"), cloud=cloud)
     sample, renders, located = render_and_locate(shape)
     seen = located.views_seen > 0
     error = np.abs(lift_rgb(renders, located).astype(int) - sample.colors.astype(int)).max(1)

@@ -135,7 +135,7 @@ def test_point_cloud_splats_carry_point_ids_and_colors():
     points /= np.linalg.norm(points, axis=1, keepdims=True)
     colors = rng.integers(0, 256, (2000, 3)).astype(np.uint8)
     cloud = PointCloud(points, np.zeros(2000, np.int16), normals=points, colors=colors)
-    shape = ShapeRecord("test/cloud", "test", "", ("all",), "0", cloud=cloud)
+    shape = ShapeRecord("test/cloud", "test", "", ("all",), cloud=cloud)
     renders = render_shape(shape, small_rig(), np.zeros(3), 2.0, mode="unlit")
     ids = renders.face_id
     assert renders.splat_size > 0

@@ -28,7 +28,6 @@ def record_of(pieces, shape_id="test/shape") -> ShapeRecord:
         source="test",
         category_raw="thing",
         part_names=tuple(names),
-        mesh_sha256="0" * 64,
         pieces=tuple(MeshPiece(mesh, names.index(path)) for path, mesh in pieces),
     )
 
@@ -156,7 +155,7 @@ def test_point_cloud_is_subsampled_or_padded():
         points=rng.normal(size=(300, 3)).astype(np.float32),
         point_part=np.repeat(np.arange(3, dtype=np.int16), 100),
     )
-    record = ShapeRecord("find3d/x", "find3d", "x", ("a", "b", "c"), "0", cloud=cloud)
+    record = ShapeRecord("find3d/x", "find3d", "x", ("a", "b", "c"), cloud=cloud)
     small = sample_shape(record, 200)
     assert len(np.unique(small.face_index)) == 200
     padded = sample_shape(record, 1000)

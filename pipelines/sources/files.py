@@ -204,9 +204,9 @@ class FileSystemsResolver(trimesh.resolvers.Resolver):
     """Lets trimesh read a mesh's side files (.bin buffers, .mtl, textures) via FileSystems,
     only inside the mesh file's folder (``inside``).
 
-    The files read are remembered (and read once), so the shape's hash covers them too;
-    the ones that could not be read are remembered with the reason, because trimesh
-    drops an unreadable texture or material library silently.
+    The files read are remembered (and read once); the ones that could not be read are
+    remembered with the reason, because trimesh drops an unreadable texture or material
+    library silently.
 
     Attributes:
         folder: the folder names resolve in.
@@ -246,13 +246,6 @@ class FileSystemsResolver(trimesh.resolvers.Resolver):
         if key in self.read:
             return image_problem(self.read[key])
         return self.failed.get(key)
-
-    def sha256(self, data: bytes) -> str:
-        """SHA-256 of ``data`` (the mesh file) followed by the side files read, by name."""
-        digest = hashlib.sha256(data)
-        for key in sorted(self.read):
-            digest.update(self.read[key])
-        return digest.hexdigest()
 
 
 class FileDigests:
@@ -341,17 +334,6 @@ def lost_side_file(path: str, what: str, problem: str) -> str:
     """The one-line warning for a side file of the mesh file ``path`` that was not loaded
     (``what``: ``"texture 'wood.png'"``); the shape renders without it."""
     return f"{path}: {what} not loaded ({problem}); rendered without it"
-
-
-def combined_sha256(digests: list[str]) -> str:
-    """One hash over several files' hashes, in order."""
-    if len(digests) == 1:
-        return digests[0]
-    return hashlib.sha256("".join(digests).encode()).hexdigest()
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def relative_to(path: str, root: str) -> str:

@@ -151,9 +151,6 @@ class Find3DSource(Source):
             source=self.name,
             category_raw=source_input.category,
             part_names=part_names,
-            mesh_sha256=files.combined_sha256(
-                [files.sha256(pcd_bytes), files.sha256(labels.tobytes())]
-            ),
             cloud=PointCloud(
                 points=cloud["points"],
                 point_part=label_part[labels],

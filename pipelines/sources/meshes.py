@@ -34,13 +34,11 @@ class MeshFile:
         meshes: the file's meshes in the file's own order (glTF: depth-first scene nodes,
             then primitives; OBJ: names in order of appearance). Never random: the same
             bytes give the same meshes, names and order in every process.
-        sha256: SHA-256 of the file's bytes followed by its side files' bytes.
         warnings: one-line notes on side files that could not be loaded (a missing
             ``.mtl`` or texture, an image PIL refuses); the geometry is complete.
     """
 
     meshes: tuple[NamedMesh, ...]
-    sha256: str
     warnings: tuple[str, ...]
 
 
@@ -78,6 +76,5 @@ def load_mesh_file(path: str) -> MeshFile:
         raise SourceError(reason) from exc
     return MeshFile(
         meshes=tuple(NamedMesh(names, mesh) for names, mesh in pieces),
-        sha256=resolver.sha256(data),
         warnings=tuple(dict.fromkeys(warnings)),
     )

@@ -64,7 +64,6 @@ def mesh_file_record(source_input: SourceInput, source: str, *, labeled: bool) -
         source=source,
         category_raw=source_input.category,
         part_names=part_names,
-        mesh_sha256=loaded.sha256,
         pieces=pieces,
         warnings=tuple(dict.fromkeys(warnings)),
     )

@@ -99,7 +99,6 @@ class PartNetSource(Source):
         ]
         part_names, parts = number_parts([path for path, _ in leaves])
         pieces: list[MeshPiece] = []
-        digests: list[str] = []
         for (path, stems), part in zip(leaves, parts, strict=True):
             for stem in stems:
                 obj = self._obj_path(objs_folder, stem, path, result_path)
@@ -110,7 +109,6 @@ class PartNetSource(Source):
                         f"{result_path}: leaf {path!r} references {obj},"
                         " which holds no triangle mesh"
                     )
-                digests.append(loaded.sha256)
                 warnings.extend(loaded.warnings)
                 pieces.extend(MeshPiece(named.mesh, part) for named in loaded.meshes)
         if not pieces:
@@ -121,7 +119,6 @@ class PartNetSource(Source):
             source=self.name,
             category_raw=category,
             part_names=part_names,
-            mesh_sha256=files.combined_sha256(digests),
             pieces=tuple(pieces),
             warnings=tuple(dict.fromkeys(warnings)),
         )
