@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -14,10 +15,12 @@ import trimesh
 import beam_runner
 import pipelines
 from featurizers.sampling import sample_shape
+from pipelines.incremental import shard_bucket
 from pipelines.sources import SOURCES
 from schemas.features import SCHEMA_VERSION
 from schemas.reader import ShardReader
 from tests.dataset_fixtures import DATASETS
+from tests.features_output import committed_shards, latest_manifest
 
 SAMPLES = Path(pipelines.__file__).parent / "samples"
 
@@ -57,7 +60,7 @@ def runs(tmp_path_factory):
 @pytest.mark.parametrize("source_name", sorted(DATASETS))
 def test_every_input_has_a_manifest_row_and_good_ones_a_shard_row(runs, source_name):
     folder, failures, (out, _) = runs[source_name]
-    manifest = pl.read_parquet(out / "features" / "_manifest.parquet")
+    manifest = latest_manifest(out)
     discovered = {i.shape_id for i in SOURCES[source_name]().discover(str(folder))}
     assert set(manifest["shape_id"]) == discovered and manifest.height == len(discovered)
     failed = manifest.filter(pl.col("status") == "failed")
@@ -79,17 +82,19 @@ def test_every_input_has_a_manifest_row_and_good_ones_a_shard_row(runs, source_n
     with_warnings = ok.filter(pl.col("warnings").list.len() > 0).height
     assert run["counts"] == {
         "ok": ok.height,
+        "skipped_cached": 0,
         "failed": failed.height,
         "with_warnings": with_warnings,
     }
     assert run["inputs"] == manifest.height
+    assert run["version"] == 1 and run["shards"] == sorted(ok["shard"].unique())
     # the shared run-file layout; per-stage seconds summed from the shapes' own timings
     assert run["pipeline"] == "features" and run["started_at"] <= run["finished_at"]
     assert run["versions"]["apache-beam"] and run["versions"]["python"]
     timings = run["timings_s"]
-    assert {"prepare", "pipeline", "load", "featurize", "total"} <= set(timings)
+    assert {"pipeline", "load", "featurize", "total"} <= set(timings)
     assert all(seconds >= 0 for seconds in timings.values()) and timings["load"] > 0
-    assert timings["prepare"] + timings["pipeline"] <= timings["total"]
+    assert timings["pipeline"] <= timings["total"]
 
 
 @pytest.mark.parametrize("source_name", ["partnet", "3dcompat", "glb"])
@@ -135,17 +140,44 @@ def test_rerun_into_the_same_output_neither_duplicates_nor_loses(tmp_path):
     folder, _ = DATASETS["partnet"](tmp_path / "data")
     out = tmp_path / "out"
     args = ["--source", "partnet", "--input", str(folder), "--output", str(out)]
+    expected = ["partnet/101", "partnet/102", "partnet/103"]
+    inputs = len(SOURCES["partnet"]().discover(str(folder)))  # the 4 bad ones are buckets too
+
+    def shards_of(per_shard: int) -> int:
+        """How many shards the good shapes fill: ~per_shard inputs per new shard."""
+        return len({shard_bucket(i, math.ceil(inputs / per_shard)) for i in expected})
+
+    def statuses() -> set[str]:
+        """The latest manifest's statuses of the good shapes (the bad ones fail each run)."""
+        manifest = latest_manifest(out)
+        return set(manifest.filter(pl.col("shape_id").is_in(expected))["status"])
+
+    def committed_ids() -> list[str]:
+        return sorted(s["shape_id"] for s in ShardReader(out / "features", columns=["shape_id"]))
+
     assert run_features(*args, "--shapes-per-shard", "1") == 0
-    assert len(list((out / "features").glob("part-*.parquet"))) == 3
+    first = committed_shards(out)
+    assert len(first) == shards_of(1)
+    assert committed_ids() == expected
+    # another shard size alone changes nothing written: every row is reused where it is
     assert run_features(*args, "--shapes-per-shard", "2") == 0
-    assert len(list((out / "features").glob("part-*.parquet"))) == 2  # stale ones removed
-    ids = [s["shape_id"] for s in ShardReader(out / "features", columns=["shape_id"])]
-    assert sorted(ids) == ["partnet/101", "partnet/102", "partnet/103"]
+    assert statuses() == {"skipped_cached"}
+    assert committed_shards(out) == first
+    assert sorted((out / "features").glob("part-*.parquet")) == first  # nothing else written
+    assert committed_ids() == expected
+    # another config recomputes every shape: the new version holds each shape once
+    assert run_features(*args, "--shapes-per-shard", "7", "--num-points", "500") == 0
+    assert statuses() == {"ok"}
+    assert len(committed_shards(out)) == shards_of(7) == 1
+    assert not set(committed_shards(out)) & set(first)
+    assert committed_ids() == expected
+    earlier = ShardReader(out / "features", version=1, columns=["shape_id"])  # versions kept
+    assert sorted(s["shape_id"] for s in earlier) == expected
 
 
 def test_default_run_uses_the_bundled_samples(tmp_path):
     assert run_features("--output", str(tmp_path), "--limit", "3") == 0
-    manifest = pl.read_parquet(tmp_path / "features" / "_manifest.parquet")
+    manifest = latest_manifest(tmp_path)
     assert manifest.height == 3 and (manifest["status"] == "ok").all()
 
 
@@ -154,7 +186,7 @@ def samples_of(source_name: str) -> set[str]:
 
 
 def manifest_ids(out) -> set[str]:
-    return set(pl.read_parquet(out / "features" / "_manifest.parquet")["shape_id"])
+    return set(latest_manifest(out)["shape_id"])
 
 
 def test_a_source_alone_runs_its_own_samples(tmp_path):
