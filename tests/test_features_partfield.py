@@ -20,6 +20,7 @@ from featurizers.sampling import shape_seed
 from pipelines.sources import SOURCES
 from schemas.reader import ShardReader
 from tests.dataset_fixtures import DATASETS
+from tests.features_output import committed_shards, latest_manifest
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -70,16 +71,14 @@ def test_random_init_is_marked_in_run_json_and_shard_metadata(partfield_run):
     _, out = partfield_run
     run = json.loads((out / "features_run.json").read_text())
     assert run["models"] == "random-init" and run["device"] == "cpu"
-    shard = next((out / "features").glob("part-*.parquet"))
+    shard = committed_shards(out)[0]
     metadata = json.loads(pq.read_schema(shard).metadata[b"partbank.run"])
     assert metadata["models"] == "random-init"
 
 
 def test_failed_shapes_stay_failed_with_partfield(partfield_run):
     _, out = partfield_run
-    import polars as pl
-
-    manifest = pl.read_parquet(out / "features" / "_manifest.parquet")
+    manifest = latest_manifest(out)
     assert set(manifest["status"]) == {"ok", "failed"}  # broken fixture inputs kept
 
 
@@ -105,7 +104,6 @@ def test_model_accelerator_hint_lands_on_the_model_stage_only(tmp_path):
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from pipelines.features import FeaturesPipeline, config_from_options
-    from pipelines.sources.discovery import discover_all
 
     hint = "type:nvidia-l4;count:1;install-nvidia-driver"
     options = PipelineOptions(
@@ -116,7 +114,7 @@ def test_model_accelerator_hint_lands_on_the_model_stage_only(tmp_path):
     )
     config = config_from_options(options)
     pipeline = beam.Pipeline(runner="FnApiRunner")
-    _ = pipeline | FeaturesPipeline(config, discover_all(config), {})
+    _ = pipeline | FeaturesPipeline(config, {})
     proto = pipeline.to_runner_api()
 
     def accelerated(transform) -> bool:
