@@ -43,8 +43,8 @@ from pyarrow import fs as pafs
 
 from featurizers.names import part_name
 from schemas.common import one_line
-from schemas.features import SHARD_GLOB
 from schemas.locations import Location
+from schemas.table import FeatureTable, NoCommittedVersion
 
 VOCABULARY_SCHEMA: dict[str, pl.DataType] = {
     "dataset": pl.String,
@@ -236,9 +236,12 @@ def _generic_rows(csv_file: Location) -> Iterator[tuple[str, str, str, str, int]
 
 def _shard_rows(folder: Location) -> Iterator[tuple[str, str, str, str, int]]:
     shard_dir = folder / "features" if (folder / "features").is_dir() else folder
-    shards = shard_dir.glob(SHARD_GLOB)
+    try:  # the latest committed version's shards, never files of a half-written run
+        shards = FeatureTable(shard_dir).shard_files()
+    except NoCommittedVersion as error:
+        raise VocabularyError(str(error)) from error
     if not shards:
-        raise VocabularyError(f"{folder}: no feature shards ({SHARD_GLOB})")
+        raise VocabularyError(f"{shard_dir}: the latest committed version holds no shards")
     try:
         names = (
             pl.concat(_shard_names(shard) for shard in shards)

@@ -18,9 +18,6 @@ import pyarrow as pa
 
 SCHEMA_VERSION = 1
 
-#: File names of shards inside ``OUT/features/``.
-SHARD_GLOB = "part-*-of-*.parquet"
-
 #: Schema metadata keys (bytes in Arrow metadata; values are JSON).
 META_SCHEMA_VERSION = b"partbank.schema_version"
 META_RUN = b"partbank.run"

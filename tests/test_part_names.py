@@ -10,6 +10,7 @@ import pytest
 from featurizers.names import part_name
 from ontology.vocabulary import VocabularySpec, read_vocabulary
 from schemas.features import PART_TYPE
+from tests.table_fixtures import commit_shards
 
 
 @pytest.mark.parametrize(
@@ -68,7 +69,9 @@ def test_shards_vocabulary_merges_instances_and_drops_made_up_names(tmp_path):
             ),
         }
     )
-    pq.write_table(table, tmp_path / "part-00000-of-00001.parquet")
+    pq.write_table(table, tmp_path / "part-0000000000000000.parquet")
+    commit_shards(tmp_path, {"part-0000000000000000.parquet": ["a", "b", "c"]})
+    pq.write_table(table, tmp_path / "part-1111111111111111.parquet")  # never committed
     vocabulary = read_vocabulary(VocabularySpec.parse(f"shards={tmp_path}"))
     rows = sorted(vocabulary.select("dataset", "part", "path", "count").iter_rows())
     assert rows == [("3dcompat", "leg", "chair/leg", 2), ("3dcompat", "seat", "chair/seat", 1)]
