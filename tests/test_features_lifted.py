@@ -22,6 +22,7 @@ from pipelines import sample_data
 from pipelines.features import RUN_FILE
 from pipelines.sources import SOURCES
 from schemas.reader import ShardReader
+from tests.features_output import committed_shards
 from tests.render_fixtures import layered_box_gltf, tiled_box_gltf
 
 VIEWS, IMAGE_SIZE = 12, 448  # the default rig
@@ -141,7 +142,10 @@ def located_points(shape_id: str, dataset):
 
 
 def test_emitted_label_maps_agree_with_point_labels(lifted_run, colored_dataset):
-    views = pl.read_parquet(lifted_run / "views" / "part-*.parquet")
+    # each committed shard's views file has the shard's name
+    views = pl.concat(
+        pl.read_parquet(lifted_run / "views" / shard.name) for shard in committed_shards(lifted_run)
+    )
     shapes = {s["shape_id"]: s for s in ShardReader(lifted_run / "features")}
     assert views.height == VIEWS * len(shapes)
     agree = total = 0

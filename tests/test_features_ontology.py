@@ -10,6 +10,7 @@ import pytest
 import beam_runner
 from ontology import AliasMap
 from ontology.vocabulary import VocabularySpec, read_vocabulary
+from tests.features_output import committed_rows
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +41,7 @@ def test_features_with_ontology_fill_canonical_names_and_part_uids(outputs):
     _, ontology, named = outputs
     parts_table = pl.read_parquet(ontology / "ontology" / "parts.parquet")
     aliases = AliasMap.load(ontology)
-    shards = pl.read_parquet(named / "features" / "part-*.parquet")
+    shards = committed_rows(named)
     for category_raw, category, parts in shards.select(
         "category_raw", "category", "parts"
     ).iter_rows():
@@ -56,9 +57,7 @@ def test_features_with_ontology_fill_canonical_names_and_part_uids(outputs):
 def test_partnet_leaf_paths_resolve_like_their_leaf_names(outputs):
     _, ontology, named = outputs
     aliases = AliasMap.load(ontology)
-    chair = pl.read_parquet(named / "features" / "part-*.parquet").filter(
-        pl.col("shape_id") == "partnet/1001"
-    )
+    chair = committed_rows(named).filter(pl.col("shape_id") == "partnet/1001")
     (parts,) = chair["parts"].to_list()
     leg = next(p for p in parts if p["name_raw"].endswith("/leg"))
     assert (leg["name"], leg["part_uid"]) == aliases.resolve("Chair", "leg")[1:]
