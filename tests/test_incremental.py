@@ -3,6 +3,7 @@ resumes without duplicates or leftovers, and a run that wrote nothing changes no
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -206,3 +207,16 @@ def test_a_run_killed_at_any_point_resumes_exactly_once_without_leftovers(
     reused = sum(status == "skipped_cached" for status in statuses(out).values())
     assert reused >= 2 * killed_after_shards  # the killed run's finished shards are not redone
     assert_no_leftovers(out)
+
+
+def test_without_waiting_the_pipeline_itself_commits_and_writes_the_run_file(
+    corpus, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    assert run_features(corpus, out, "--no-wait") == 0
+    assert "submitted" in capsys.readouterr().out
+    run = json.loads((out / "features_run.json").read_text())
+    assert run["version"] == 1 and run["counts"]["ok"] == 6
+    assert run["shards"] == FeatureTable(out / "features").shard_names()
+    assert set(run["timings_s"]) == {"pipeline", "total"}  # no launcher waited to add more
+    assert "unresolved_names" not in run
