@@ -14,6 +14,7 @@ from pipelines.sample_data import mug, write_find3d, write_glb, write_partnet
 from pipelines.sources import SOURCES, SourceError
 from schemas.reader import ShardReader
 from tests.dataset_fixtures import HOSTILE, INVALID_TEXT, NOT_UTF8
+from tests.features_output import latest_manifest
 
 
 def run_features(source: str, location: str, output: str) -> int:
@@ -55,7 +56,7 @@ def run_of(tmp_path_factory):
 def assert_rows(features, expected: dict[str, tuple[str, str]]) -> pl.DataFrame:
     """The manifest has exactly the expected rows (a failed row's reason, an ok row's
     warning when one is expected); the ok shapes are all in the shards."""
-    manifest = pl.read_parquet(features / "_manifest.parquet")
+    manifest = latest_manifest(features.parent)
     rows = {row["shape_id"]: row for row in manifest.iter_rows(named=True)}
     assert sorted(rows) == sorted(expected) and manifest.height == len(expected)
     for shape_id, (status, fragment) in expected.items():
@@ -83,7 +84,7 @@ def test_hostile_inputs_fail_with_their_reason_and_good_shapes_are_written(run_o
 def test_reasons_leak_no_bare_exception_text(run_of):
     for source in ("partnet", "find3d", "glb"):
         _, _, _, features = run_of(HOSTILE, source)
-        errors = pl.read_parquet(features / "_manifest.parquet")["error"].to_list()
+        errors = latest_manifest(features.parent)["error"].to_list()
         for error in filter(None, errors):
             assert error.startswith("load: SourceError: "), error
             for leak in ("KeyError", "list index out of range", "EOFError", "invalid literal"):
@@ -157,7 +158,7 @@ def test_3dcompat_model_paths_that_are_no_files_say_what_they_are(run_of):
     _, folder, _, features = run_of(HOSTILE, "3dcompat")
     rows = {
         row["shape_id"]: row["error"]
-        for row in pl.read_parquet(features / "_manifest.parquet").iter_rows(named=True)
+        for row in latest_manifest(features.parent).iter_rows(named=True)
     }
     models = folder / "models"
     assert rows["3dcompat/0c_003"] == (

@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 import beam_runner
 from pipelines import sample_data
 from pipelines.sources import SOURCES
 from schemas.reader import ShardReader
+from tests.features_output import latest_manifest
 from tests.mesh_files import GltfBuilder, box, huge_png
 
 
@@ -116,7 +116,7 @@ def run(tmp_path_factory):
 def test_every_file_gets_its_row_and_good_shapes_are_written(run):
     code, _, expected, features = run
     assert code == 0
-    manifest = pl.read_parquet(features / "_manifest.parquet")
+    manifest = latest_manifest(features.parent)
     rows = {row["shape_id"]: row for row in manifest.iter_rows(named=True)}
     assert sorted(rows) == sorted(expected)
     for shape_id, (status, fragment) in expected.items():
