@@ -94,9 +94,9 @@ def _write_shards(folder: Path) -> list[dict]:
                 "parts": pa.array(parts, pa.list_(_PART)),
             }
         )
-        pq.write_table(table, folder / f"part-{shard:05d}-of-00002.parquet", row_group_size=1)
+        pq.write_table(table, folder / f"part-{shard:016x}.parquet", row_group_size=1)
         shapes.extend({"shape_id": s, "points": p} for s, p in zip(ids, points, strict=True))
-    commit_shards(folder, {f"part-{k:05d}-of-00002.parquet": ids for k, ids in enumerate(shards)})
+    commit_shards(folder, {f"part-{k:016x}.parquet": ids for k, ids in enumerate(shards)})
     return shapes
 
 
@@ -109,14 +109,14 @@ def test_shard_reader_reads_shards_from_uris_and_filesystems(
     reader = ShardReader(location, filesystem=filesystem)
     assert len(reader) == 3 and reader.version == 1
     assert [f.name for f in reader.files] == [
-        "part-00000-of-00002.parquet",
-        "part-00001-of-00002.parquet",
+        "part-0000000000000000.parquet",
+        "part-0000000000000001.parquet",
     ]
     for shape, want in zip(reader, expected, strict=True):
         assert shape["shape_id"] == want["shape_id"]
         np.testing.assert_array_equal(shape["points"], want["points"])
     assert reader[2]["shape_id"] == "glb/chair"
-    one_file = ShardReader(f"{location}/part-00001-of-00002.parquet", filesystem=filesystem)
+    one_file = ShardReader(f"{location}/part-0000000000000001.parquet", filesystem=filesystem)
     assert [shape["shape_id"] for shape in one_file] == ["glb/chair"]
 
 
