@@ -69,7 +69,7 @@ def test_a_featurizer_handler_reads_pending_inputs_and_drops_them_from_its_resul
     from featurizers.sampling import SurfaceSample
     from pipelines.inference import FeaturizerModelHandler
     from pipelines.sources import SourceInput
-    from pipelines.stages import FeaturizedShape, ShapeMeta, ShapeTask
+    from pipelines.stages import FeaturizedShape, ShapeMeta, ShapeTask, ShardKey
 
     spec = FeaturizerSpec(
         "double",
@@ -85,8 +85,8 @@ def test_a_featurizer_handler_reads_pending_inputs_and_drops_them_from_its_resul
     sample = SurfaceSample(*(np.zeros((1, 3)),) * 4, None, np.zeros(3), 1.0)
     shapes = [
         FeaturizedShape(
-            ShapeTask(0, SourceInput(f"glb/{i}", f"/d/{i}.glb")),
-            ShapeMeta(f"glb/{i}", "glb", "", (), "", ()),
+            ShapeTask(ShardKey("new/00000", 2), SourceInput(f"glb/{i}", f"/d/{i}.glb")),
+            ShapeMeta(f"glb/{i}", "glb", "", (), ()),
             sample,
             pending={"double": Prepared(model_input=np.full(5, float(i)), state=i)},
         )
