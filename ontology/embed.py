@@ -17,7 +17,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ontology.entities import Entity
+from ontology.entities import CATEGORY, Entity
+from ontology.normalize import name_tokens
 from schemas.common import ModelUnavailableError, from_hub, one_line
 
 MPNET = "mpnet"
@@ -27,6 +28,8 @@ DEFAULT_MPNET_MODEL = "sentence-transformers/all-mpnet-base-v2"
 _SENTENCE_TRANSFORMER_FILES = ["*.json", "*.txt", "*.safetensors"]
 LEXICAL_DIMENSIONS = 2048
 LEXICAL_NGRAMS = (3, 5)
+#: Parents named in the embedded text of a part.
+_PARENTS = 2
 
 
 class Embedder(Protocol):
@@ -65,8 +68,15 @@ class EmbedderSpec:
 
 
 def entity_text(entity: Entity) -> str:
-    """The text embedded for an entity: its name in words, then its description."""
-    return f"{entity.words}: {entity.description}"
+    """The text embedded for an entity: its name, where it sits, and its description.
+
+    A part's place is its category and parents (``"bulb (lamp > lamp head): the bulb of
+    the lamp head of a lamp"``), so that a leaf reads as its parents say.
+    """
+    if entity.kind == CATEGORY:
+        return f"{entity.words}: {entity.description}"
+    where = " > ".join([" ".join(name_tokens(entity.scope)), *entity.parents()[:_PARENTS]])
+    return f"{entity.words} ({where}): {entity.description}"
 
 
 def lexical_spec() -> EmbedderSpec:

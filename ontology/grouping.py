@@ -4,7 +4,8 @@ Union-find over every approved pair lets one borderline merge pull unrelated nam
 together. Here merges are applied strongest first (a person's overrides, then by
 similarity) and a merge is held back when
 
-* ``conflict``: it would put two names judged distinct into one group;
+* ``conflict``: it would put two names judged distinct (or two labels of one closed
+  label list) into one group;
 * ``oversized``: the group would exceed ``max_group_size`` names;
 * ``bridge``: after grouping, it is the one link holding two sub-groups (of two or
   more names each) together; the weakest such link is cut until none is left.
@@ -15,7 +16,7 @@ as bridges or for size. Held merges go to the review queue.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from ontology.overrides import OVERRIDE
@@ -53,8 +54,17 @@ def is_certain(judged: Judged) -> bool:
     return judged.verdict.verifier == OVERRIDE or candidate.a.key == candidate.b.key
 
 
-def group_names(names: Iterable[str], judged: Sequence[Judged], max_group_size: int) -> Grouping:
-    """Group ``names`` by the merge verdicts in ``judged`` (see the module docstring)."""
+def group_names(
+    names: Iterable[str],
+    judged: Sequence[Judged],
+    max_group_size: int,
+    apart: Callable[[str, str], bool] | None = None,
+) -> Grouping:
+    """Group ``names`` by the merge verdicts in ``judged`` (see the module docstring).
+
+    ``apart(x, y)`` says whether two names are distinct without a verdict (two labels
+    of one closed label list, never paired as candidates); such a pair is a conflict too.
+    """
     distinct = {frozenset(j.candidate.names) for j in judged if j.verdict.decision == KEEP_SEPARATE}
     merges = sorted(
         (j for j in judged if j.verdict.decision == MERGE),
@@ -71,7 +81,7 @@ def group_names(names: Iterable[str], judged: Sequence[Judged], max_group_size: 
                     (x, y)
                     for x in sorted(first)
                     for y in sorted(second)
-                    if frozenset((x, y)) in distinct
+                    if frozenset((x, y)) in distinct or (apart is not None and apart(x, y))
                 ),
                 None,
             )

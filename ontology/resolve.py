@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ontology.candidates import closed_lists
 from ontology.canonical import choose_canonical
 from ontology.entities import Entity
 from ontology.grouping import Held, group_names
@@ -76,7 +77,8 @@ def resolve_scope(
     by_name = {
         entity.name: (entity, vector) for entity, vector in zip(entities, vectors, strict=True)
     }
-    grouping = group_names(by_name, judged, max_group_size)
+    lists = dict(zip((e.name for e in entities), closed_lists(entities), strict=True))
+    grouping = group_names(by_name, judged, max_group_size, lambda x, y: bool(lists[x] & lists[y]))
     chosen = [j.verdict for j in judged if j.verdict.decision == MERGE and j.verdict.canonical]
     preferred = {v.canonical for v in chosen if v.verifier == OVERRIDE}
     votes = Counter(v.canonical for v in chosen if v.verifier != OVERRIDE)

@@ -5,9 +5,10 @@ category (one scope per category). Each kind goes through the same steps:
 
 1. describe every name (one LLM budget, spent in (scope, name) order);
 2. embed every name at once (the lexical embedder fits its IDF on all of them);
-3. per scope, find the candidate pairs (faiss);
-4. verify every candidate (override, rules, then the LLM, in (scope, strongest first)
-   order, from what is left of the budget);
+3. per scope, find the candidate pairs (similar, nearest neighbours, lexical relations,
+   shared part names; ``ontology.candidates``);
+4. verify every candidate (override, rules with every label list of the kind at hand,
+   then the LLM, in (scope, strongest first) order, from what is left of the budget);
 5. per scope, group the merges and name the groups.
 
 Steps 1, 2 and 4 see all names of a kind at once by design (a fitted IDF, one budget
@@ -42,7 +43,8 @@ from ontology.gemini import CallBudget
 from ontology.outputs import OntologyOutputs, build_outputs
 from ontology.overrides import Override, Overrides
 from ontology.resolve import ResolvedScope, resolve_scope
-from ontology.verdicts import Judged, strongest_first
+from ontology.rules import RuleContext
+from ontology.verdicts import Candidate, Judged, strongest_first
 from ontology.verify import judge
 
 #: Per scope, a person's decisions by sorted name pair.
@@ -56,14 +58,19 @@ class Unified:
 
     Attributes:
         outputs: the tables, alias log and review queue.
-        counts: ``OntologyOutputs.counts()``, plus ``llm_calls``, ``{kind}_candidates``
-            and ``{kind}_verdicts_{verifier}_{decision}``; sorted by name.
-        timings_s: seconds of ``{kind}_{describe,embed,verify}``, sorted by name.
+        counts: ``OntologyOutputs.counts()``, plus ``llm_calls``, ``{kind}_entities``,
+            ``{kind}_candidates`` (and per way found, ``Candidate.found_by``),
+            ``{kind}_candidates_max_per_entity`` and
+            ``{kind}_verdicts_{verifier}_{decision}``; sorted by name.
+        timings_s: seconds of ``{kind}_{describe,embed,candidates,verify}``, sorted by name.
+        judged: every candidate pair with its verdict, categories first, in (scope,
+            strongest first) order.
     """
 
     outputs: OntologyOutputs
     counts: dict[str, int]
     timings_s: dict[str, float]
+    judged: tuple[Judged, ...] = ()
 
 
 def unify(vocabulary: pl.DataFrame, config: OntologyConfig, at: str) -> Unified:
@@ -83,7 +90,12 @@ def unify(vocabulary: pl.DataFrame, config: OntologyConfig, at: str) -> Unified:
     )
     outputs = build_outputs(categories, parts, config.embedder, at)
     counts = {**steps.counts, **outputs.counts(), "llm_calls": steps.calls}
-    return Unified(outputs, dict(sorted(counts.items())), dict(sorted(steps.timings_s.items())))
+    return Unified(
+        outputs,
+        dict(sorted(counts.items())),
+        dict(sorted(steps.timings_s.items())),
+        tuple(steps.judged),
+    )
 
 
 def part_overrides(category_of: Mapping[str, str], overrides: Overrides) -> ScopeOverrides:
@@ -104,6 +116,7 @@ class _Steps:
         self._embedder = config.embedder.build()
         self._verifier = config.make_verifier()
         self.calls = 0
+        self.judged: list[Judged] = []
         self.counts: Counter[str] = Counter()
         self.timings_s: dict[str, float] = {}
 
@@ -119,19 +132,16 @@ class _Steps:
             kind, "embed", lambda: self._embedder.embed([entity_text(e) for e in described])
         )
         scopes = _by_scope(described, vectors)
-        candidates = []
-        for scope, (members, member_vectors) in scopes.items():
-            found = scope_candidates(
-                members, member_vectors, self._config.threshold, overrides.get(scope, {}).keys()
-            )
-            self.counts[f"{kind}_candidates"] += len(found)
-            candidates.extend(found)
-        candidates.sort(key=lambda c: (c.scope, *strongest_first(c)))
+        candidates = self._timed(
+            kind, "candidates", lambda: self._candidates(kind, scopes, overrides)
+        )
+        context = RuleContext.of(described)
         judged = self._with_budget(
             kind,
             "verify",
-            lambda budget: judge(candidates, overrides, self._verifier, budget, self._at),
+            lambda budget: judge(candidates, overrides, self._verifier, budget, self._at, context),
         )
+        self.judged.extend(judged)
         self.counts.update(
             f"{kind}_verdicts_{j.verdict.verifier}_{j.verdict.decision}" for j in judged
         )
@@ -149,6 +159,32 @@ class _Steps:
             )
             for scope, (members, member_vectors) in scopes.items()
         ]
+
+    def _candidates(
+        self,
+        kind: str,
+        scopes: Mapping[str, tuple[list[Entity], np.ndarray]],
+        overrides: ScopeOverrides,
+    ) -> list[Candidate]:
+        """Every scope's candidates in (scope, strongest first) order; counts them.
+
+        Counts ``{kind}_entities``, ``{kind}_candidates``, ``{kind}_candidates_{found_by}``
+        (pairs found that way, among others) and ``{kind}_candidates_max_per_entity``.
+        """
+        candidates = []
+        per_entity: Counter[tuple[str, str]] = Counter()
+        for scope, (members, member_vectors) in scopes.items():
+            found = scope_candidates(
+                members, member_vectors, self._config.threshold, overrides.get(scope, {}).keys()
+            )
+            self.counts[f"{kind}_entities"] += len(members)
+            self.counts[f"{kind}_candidates"] += len(found)
+            for candidate in found:
+                self.counts.update(f"{kind}_candidates_{how}" for how in candidate.found_by)
+                per_entity.update((scope, name) for name in candidate.names)
+            candidates.extend(found)
+        self.counts[f"{kind}_candidates_max_per_entity"] = max(per_entity.values(), default=0)
+        return sorted(candidates, key=lambda c: (c.scope, *strongest_first(c)))
 
     def _with_budget(self, kind: str, step: str, work: Callable[[CallBudget], _T]) -> _T:
         """``work`` given the LLM requests left; the requests it made count as made."""

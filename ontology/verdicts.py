@@ -18,16 +18,27 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+#: How a candidate pair was found (``Candidate.found_by``): similar at the threshold
+#: (``range``), among each other's nearest neighbours (``neighbour``), by a shared head noun,
+#: form, spelling or alternate name (``lexical``), the same match key (``key``), categories
+#: sharing part names (``overlap``), or a person's override (``override``).
+FOUND_BY = ("range", "neighbour", "lexical", "key", "overlap", "override")
+#: Ways of finding a pair that alone are no evidence of a duplicate.
+WEAK_SOURCES = frozenset({"neighbour", "overlap"})
+
+
 @dataclass(frozen=True)
 class Candidate:
     """Two entities of one scope that may name the same thing (``a.name < b.name``).
 
-    ``similarity`` is the cosine similarity of their embeddings.
+    ``similarity`` is the cosine similarity of their embeddings; ``found_by`` the ways
+    the pair was found (``FOUND_BY`` items, in that order; empty when not recorded).
     """
 
     a: Entity
     b: Entity
     similarity: float
+    found_by: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not (self.a.kind == self.b.kind and self.a.scope == self.b.scope):
@@ -36,9 +47,12 @@ class Candidate:
             raise ValueError(f"candidate names out of order: {self.a.name!r}, {self.b.name!r}")
 
     @classmethod
-    def of(cls, x: Entity, y: Entity, similarity: float) -> Candidate:
+    def of(
+        cls, x: Entity, y: Entity, similarity: float, found_by: tuple[str, ...] = ()
+    ) -> Candidate:
         """The candidate of two entities in either order."""
-        return cls(x, y, similarity) if x.name < y.name else cls(y, x, similarity)
+        first, second = (x, y) if x.name < y.name else (y, x)
+        return cls(first, second, similarity, found_by)
 
     @property
     def kind(self) -> str:

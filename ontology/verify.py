@@ -16,16 +16,22 @@ from ontology.entities import CATEGORY, Entity
 from ontology.gemini import GEMINI, BatchAsker, CallBudget, GeminiSettings, LlmItem
 from ontology.normalize import name_tokens
 from ontology.overrides import Override
-from ontology.rules import RULES, rule_verdict
+from ontology.rules import RULES, RuleContext, rule_verdict
 from ontology.verdicts import Candidate, Judged, Verdict
 from schemas.ontology import KEEP_SEPARATE, MERGE, UNVERIFIED
+
+#: Hierarchy paths shown per name.
+_MAX_CONTEXT = 3
 
 INSTRUCTIONS = """\
 You verify candidate duplicates in a 3D part ontology that merges the vocabularies of \
 several datasets. For every numbered pair below decide whether names A and B denote \
-the same thing (same: true) or different things (same: false). Parts at opposite \
-positions or orientations (front/rear, left/right, top/bottom, horizontal/vertical, \
-inner/outer) are different, and so are a part and its own sub-part. If they are the \
+the same thing (same: true) or different things (same: false). Each name comes with \
+its datasets, its hierarchy paths (a leaf means what its parents say), its sibling \
+labels, the nodes it is the only child of, and a description. Parts at opposite \
+positions, orientations or times (front/rear, left/right, top/bottom, \
+horizontal/vertical, inner/outer, head/foot, hour/minute) are different, and so are a \
+part and its own sub-part, and a general name and one of several kinds of it. If they are the \
 same, give as canonical the more descriptive of the two names exactly as written \
 (e.g. "door glass" over "glass"); otherwise repeat A. Give a one-sentence rationale. \
 Answer in JSON: {"verdicts": [{"id": <pair number>, "same": true|false, \
@@ -82,6 +88,7 @@ def judge(
     verifier: GeminiVerifier | None,
     budget: CallBudget,
     at: str,
+    context: RuleContext | None = None,
 ) -> list[Judged]:
     """One verdict per candidate, in order.
 
@@ -91,11 +98,13 @@ def judge(
         verifier: Gemini for what rules leave open, or None (offline: ``unverified``).
         budget: LLM requests left.
         at: time stamp of override and rule verdicts.
+        context: the label lists of every entity of the candidates' kind (the rules
+            compare a name with its list mates); default: each pair alone.
     """
     verdicts: list[Verdict | None] = []
     for candidate in candidates:
         override = overrides.get(candidate.scope, {}).get(candidate.names)
-        verdicts.append(override.verdict(at) if override else rule_verdict(candidate, at))
+        verdicts.append(override.verdict(at) if override else rule_verdict(candidate, at, context))
     open_pairs = [i for i, verdict in enumerate(verdicts) if verdict is None]
     if verifier is not None:
         answers = verifier.verify([candidates[i] for i in open_pairs], budget)
@@ -108,8 +117,17 @@ def judge(
 
 
 def _describe(entity: Entity) -> str:
-    hierarchy = f" [hierarchy: {'; '.join(entity.paths[:3])}]" if entity.paths else ""
-    return f'"{entity.words}": {entity.description}{hierarchy}'
+    """A name with what tells it apart: datasets, hierarchy, siblings, alternates, meaning."""
+    facts = [f"datasets: {', '.join(f'{d}/{c}' for d, c in entity.sources)}"]
+    if entity.paths:
+        facts.append(f"hierarchy: {'; '.join(entity.paths[:_MAX_CONTEXT])}")
+    if entity.siblings:
+        facts.append(f"siblings: {', '.join(entity.siblings)}")
+    if entity.alternates:
+        facts.append(f"only child of: {', '.join(entity.alternates)}")
+    if entity.kinds:
+        facts.append(f"kinds or parts below it: {', '.join(entity.kinds[: _MAX_CONTEXT * 3])}")
+    return f'"{entity.words}": {entity.description} [{"; ".join(facts)}]'
 
 
 def _item(candidate: Candidate) -> LlmItem:
