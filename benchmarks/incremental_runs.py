@@ -31,14 +31,6 @@ sys.path.insert(0, str(ROOT))
 from pipelines import sample_data  # noqa: E402
 
 
-def partnet_corpus(folder: Path, count: int, first: int = 0) -> Path:
-    makers = list(sample_data.SHAPES.items())
-    for i in range(first, first + count):
-        category, make = makers[i % len(makers)]
-        sample_data.write_partnet(folder, f"{20_000 + i}", category.title(), make())
-    return folder
-
-
 def tiny_obj_corpus(folder: Path, count: int) -> Path:
     """``count`` OBJ files of one tetrahedron each (4 triangles, two named groups), each
     shifted by its index so that every file's bytes differ."""
@@ -85,14 +77,14 @@ def shard_bytes(out: Path) -> dict[str, bytes]:
 
 def rerun(shapes: int, pipeline_args: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        data = partnet_corpus(Path(tmp) / "data_v0", shapes)
+        data = sample_data.write_partnet_corpus(Path(tmp) / "data_v0", shapes)
         out = Path(tmp) / "out"
         args = ["--source", "partnet", "--input", str(data), "--output", str(out), *pipeline_args]
         label = " ".join(pipeline_args) or "--featurizers none"
         first_s, first, _ = run_features(args)
         before = shard_bytes(out)
         again_s, again, _ = run_features(args)
-        partnet_corpus(data, 10, first=shapes)
+        sample_data.write_partnet_corpus(data, 10, first=shapes)
         more_s, more, _ = run_features(args)
         after = shard_bytes(out)
         rewritten = sum(after.get(name) != data for name, data in before.items())

@@ -241,6 +241,16 @@ def write_find3d(
     return shape_dir
 
 
+def write_partnet_corpus(folder: Path, count: int, first: int = 0) -> Path:
+    """A generated PartNet-format corpus for tests and benchmarks: ``count`` shapes cycling
+    through ``SHAPES``, annotation ids ``20000 + first`` onwards, written into ``folder``."""
+    makers = list(SHAPES.items())
+    for i in range(first, first + count):
+        category, make = makers[i % len(makers)]
+        write_partnet(folder, f"{20_000 + i}", category.title(), make())
+    return folder
+
+
 def write_samples(root: Path = SAMPLES_DIR) -> None:
     """(Re)generate the bundled samples of every source under ``root``."""
     if root.exists():

@@ -22,15 +22,6 @@ from schemas.table import FeatureTable
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def partnet_corpus(folder: Path, count: int, first: int = 0) -> Path:
-    """``count`` generated PartNet-format shapes (ids ``20000 + first`` on) in ``folder``."""
-    makers = list(sample_data.SHAPES.items())
-    for i in range(first, first + count):
-        category, make = makers[i % len(makers)]
-        sample_data.write_partnet(folder, f"{20_000 + i}", category.title(), make())
-    return folder
-
-
 def features_args(data: Path, out: Path, *extra: str) -> list[str]:
     return [
         *("--pipeline", "features", "--source", "partnet", "--input", str(data)),
@@ -71,7 +62,7 @@ def assert_no_leftovers(out: Path) -> None:
 
 @pytest.fixture
 def corpus(tmp_path) -> Path:
-    return partnet_corpus(tmp_path / "data_v0", 6)
+    return sample_data.write_partnet_corpus(tmp_path / "data_v0", 6)
 
 
 def test_an_unchanged_rerun_reuses_every_shape_and_rewrites_no_shard(corpus, tmp_path, capsys):
@@ -123,7 +114,7 @@ def test_added_inputs_are_featurized_alone_and_leave_old_shards_untouched(corpus
     out = tmp_path / "out"
     assert run_features(corpus, out, "--shapes-per-shard", "2") == 0
     first = {n: b for n, b in file_bytes(out / "features").items() if n.startswith("part-")}
-    partnet_corpus(corpus, 3, first=6)
+    sample_data.write_partnet_corpus(corpus, 3, first=6)
 
     assert run_features(corpus, out, "--shapes-per-shard", "2") == 0
     now = statuses(out)
@@ -177,7 +168,7 @@ def shard_files(out: Path) -> list[Path]:
 def test_a_run_killed_at_any_point_resumes_exactly_once_without_leftovers(
     killed_after_shards, tmp_path
 ):
-    data = partnet_corpus(tmp_path / "data_v0", 10)
+    data = sample_data.write_partnet_corpus(tmp_path / "data_v0", 10)
     out = tmp_path / "out"
     # a committed first version over half of the corpus: the killed run must not harm it
     assert run_features(data, out, "--limit", "5", "--shapes-per-shard", "2") == 0
