@@ -35,7 +35,7 @@ from benchmarks.figures import add_rows_option, append_rows
 from featurizers.sampling import sample_shape
 from pipelines import sample_data
 from pipelines.sources import SOURCES
-from pipelines.stages import SampledShape, ShapeTask, ToShardRow
+from pipelines.stages import SampledShape, ShapeTask, ShardKey, ToShardRow
 from schemas.features import features_schema, shard_table
 
 
@@ -56,7 +56,8 @@ def stage_timings(repeats: int) -> None:
             t1 = time.perf_counter()
             points = sample_shape(record)
             t2 = time.perf_counter()
-            _, item = next(to_row.process(SampledShape(ShapeTask(0, source_input), record, points)))
+            task = ShapeTask(ShardKey("bench", 1), source_input)
+            _, item = next(to_row.process(SampledShape(task, record, points)))
             pq.write_table(shard_table([item.row], schema), io.BytesIO(), compression="zstd")
             t3 = time.perf_counter()
             load, sample, write = load + t1 - t0, sample + t2 - t1, write + t3 - t2

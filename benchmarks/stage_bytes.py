@@ -30,7 +30,7 @@ from pipelines import sample_data
 from pipelines.featurize import RenderSettings, featurize_shape, with_model_columns
 from pipelines.inference import FeaturizerModelHandler
 from pipelines.sources import SOURCES
-from pipelines.stages import ShapeTask, ToShardRow, load_and_sample
+from pipelines.stages import ShapeTask, ShardKey, ToShardRow, load_and_sample
 from schemas.features import features_schema, shard_table
 
 FEATURIZER_NAMES = ("dinov2", "partfield", "rgb")
@@ -47,7 +47,7 @@ def boundaries(task: ShapeTask, config: FeaturesConfig, handlers: dict, models: 
     crossing = []
     loaded = load_and_sample(task, config.num_points)
     crossing.append(("load -> featurize", pickled(loaded)))
-    shape, _ = featurize_shape(loaded, specs, config, render)
+    shape = featurize_shape(loaded, specs, config, render)
     views = shape.pending["dinov2"].model_input.nbytes
     previous = "featurize"
     for spec in specs:
@@ -63,7 +63,7 @@ def boundaries(task: ShapeTask, config: FeaturesConfig, handlers: dict, models: 
     to_row = ToShardRow("bench", ontology=None)
     to_row.setup()
     ((shard, item),) = to_row.process(shape)
-    crossing.append(("ToShardRow -> GroupByShard", pickled((shard, item))))
+    crossing.append(("ToShardRow -> WriteShards", pickled((shard, item))))
     columns = feature_columns(list(FEATURIZERS.values()), config.featurizers, config)
     schema = features_schema([(c.name, c.arrow_type) for c in columns])
     row = shard_table([item.row], schema).nbytes
@@ -87,7 +87,7 @@ def main() -> None:
     )
     tasks = sorted(
         (
-            ShapeTask(0, source_input)
+            ShapeTask(ShardKey("bench", 1), source_input)
             for name in sorted(SOURCES)
             for source_input in SOURCES[name]().discover(str(sample_data.SAMPLES_DIR / name))
         ),
