@@ -2,9 +2,10 @@
 
     python benchmarks/compare_shards.py A B [--ignore COLUMN]...
 
-A and B are ``--output`` folders (or their ``features/`` folders). Every Parquet file in
-one ``features/`` folder (shards and ``_manifest.parquet``) must exist in the other with
-the same schema and rows (``schemas.compare`` says what equal means). The run files
+A and B are ``--output`` folders (or their ``features/`` folders). Their latest committed
+versions must hold the same manifest rows (``_log/vNNNNNN.parquet``) and the same shard
+files by name, each with the same schema and rows (``schemas.compare`` says what equal
+means); files no version holds, and earlier versions, are not compared. The run files
 (``features_run.json``: timings, paths, versions) are not compared, nor the columns named
 by ``--ignore`` (e.g. the manifest's ``uri`` when the two runs read the bundled samples
 from two checkouts). Prints one line per file and a verdict; exits 1 on any difference.
