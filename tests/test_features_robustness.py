@@ -122,7 +122,7 @@ def test_invalid_names_are_escaped_where_rows_are_built_and_reported(tmp_path):
     )
     names = ("seat", "leg\udc80")
     warnings = ("texture dropped",)
-    record = ShapeRecord("glb/box", "glb", "b\udcffx", names, "0" * 64, pieces, warnings=warnings)
+    record = ShapeRecord("glb/box", "glb", "b\udcffx", names, pieces, warnings=warnings)
     task = ShapeTask(ShardKey("new/00000", 1), SourceInput("glb/box", "/data/box\udcff.glb"))
     to_row = ToShardRow("hash", None)
     to_row.setup()
