@@ -62,17 +62,20 @@ def _open(shard: Location) -> pq.ParquetFile:
     return pq.ParquetFile(shard.path, filesystem=shard.filesystem)
 
 
-def _per_point_arrays(column: pa.ListArray) -> list[np.ndarray | None]:
-    """Split a ``list<...>`` column into one (N,) or (N, D) array per row (None for nulls)."""
+def _per_point_arrays(column: pa.ListArray, writable: bool = False) -> list[np.ndarray | None]:
+    """Split a ``list<...>`` column into one (N,) or (N, D) array per row (None for nulls);
+    ``writable``: views of one writable copy of the column's values (torch tensors share
+    them without a warning), else read-only views of the Arrow buffers where possible."""
     if column.null_count == len(column):
         return [None] * len(column)
     offsets = column.offsets.to_numpy()
     flat = column.flatten()
     if pa.types.is_fixed_size_list(flat.type):
         width = flat.type.list_size
-        values = flat.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)
+        values = flat.flatten().to_numpy(zero_copy_only=False, writable=writable)
+        values = values.reshape(-1, width)
     else:
-        values = flat.to_numpy(zero_copy_only=False)
+        values = flat.to_numpy(zero_copy_only=False, writable=writable)
     base = offsets[0]
     valid = column.is_valid().to_numpy(zero_copy_only=False)
     return [
@@ -81,13 +84,14 @@ def _per_point_arrays(column: pa.ListArray) -> list[np.ndarray | None]:
     ]
 
 
-def batch_to_shapes(batch: pa.RecordBatch) -> list[dict[str, Any]]:
-    """The shapes of a record batch as dicts; absent (null) feature columns are left out."""
+def batch_to_shapes(batch: pa.RecordBatch, writable: bool = False) -> list[dict[str, Any]]:
+    """The shapes of a record batch as dicts; absent (null) feature columns are left out.
+    ``writable``: per-point arrays are views of one writable copy per column."""
     columns: dict[str, list] = {}
     for name in batch.schema.names:
         column = batch.column(name)
         if is_per_point(column.type):  # the schema says which columns are per point
-            columns[name] = _per_point_arrays(column)
+            columns[name] = _per_point_arrays(column, writable)
         elif name == "center":
             columns[name] = list(column.flatten().to_numpy().reshape(-1, 3))
         else:
