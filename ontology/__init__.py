@@ -1,6 +1,6 @@
 """Ontology unification: one category/part vocabulary over several 3D part datasets.
 
-Plain Python on numpy, polars, Arrow and faiss (no Beam): vocabulary readers,
+Plain Python on numpy, polars and Arrow (no Beam): vocabulary readers,
 normalization rules, describers, embedders, candidate search, verification,
 grouping, canonical names, ``unify.unify`` (a whole run: vocabulary table -> outputs),
 and ``AliasMap``, the name resolver inference code uses.

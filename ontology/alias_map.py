@@ -177,8 +177,13 @@ class AliasMap:
         part = self._part_by_name.get((canonical_category, name))
         if part is not None:
             return part
-        key = match_key(part_tokens(name, self._prefixes.get(canonical_category, ())))
-        matches = self._part_by_key.get((canonical_category, key), set())
+        prefixes = self._prefixes.get(canonical_category, ())
+        matches: set[CanonicalPart] = set()
+        for strip_number in (False, True):  # f16 is a name; leg_2 an instance of leg
+            key = match_key(part_tokens(name, prefixes, strip_number))
+            matches = self._part_by_key.get((canonical_category, key), set())
+            if matches:
+                break
         if len(matches) == 1:
             return next(iter(matches))
         if matches:

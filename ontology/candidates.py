@@ -1,22 +1,19 @@
 """Candidate duplicate pairs: similar vectors, nearest neighbours, and lexical relations.
 
-``scope_candidates`` unions several ways of finding pairs (its docstring). Similar
-pairs come from exact inner-product range search (``faiss.IndexFlatIP``) over unit-norm
-vectors on the CPU; GPU indexes have no range search, so when a GPU is present and the set is large,
-k-nearest-neighbour search on the GPU followed by the threshold is used instead (a pair
-is then missed only if one side has more than ``KNN_NEIGHBOURS`` closer neighbours).
-Similarities are recomputed in float64 so that a pair scores the same whichever side
-found it, and pairs are sorted by (similarity descending, indices) so that ties at the
+``scope_candidates`` unions several ways of finding pairs (its docstring). Similarities
+are exact: unit-norm vectors multiplied in blocks of rows on the CPU (numpy's BLAS), two
+labels of one closed label list masked out, each row's strongest others taken in a
+stable order (ties by the lower index); the similarity a candidate carries is recomputed
+in float64 so that a pair scores the same whichever side found it, and candidates are
+sorted strongest first (``ontology.verdicts.strongest_first``) so that ties at the
 threshold are decided the same way every run.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import combinations
-from types import ModuleType
 
 import numpy as np
 
@@ -32,7 +29,7 @@ SIMILAR_PER_ENTITY = 8
 #: Categories paired per category by shared part names, and the least overlap.
 OVERLAP_NEIGHBOURS = 2
 MIN_OVERLAP = 0.25
-#: Rows of one similarity block in ``nearest_pairs``.
+#: Rows of one similarity block.
 _BLOCK_ROWS = 1024
 #: Largest head-noun group whose subset pairs ``lexical_pairs`` forms.
 _MAX_HEAD_GROUP = 200
@@ -40,89 +37,12 @@ _MAX_HEAD_GROUP = 200
 _MIN_SPELLING_LENGTH = 4
 #: A part key shared by more categories than this says nothing about which are alike.
 _MAX_SHARING = 50
-#: Vector count from which a present GPU is used (below it the CPU is faster).
-GPU_MIN_VECTORS = 20_000
-KNN_NEIGHBOURS = 64
-#: Slack below the threshold for the float32 search; the float64 check decides.
-_SEARCH_SLACK = 1e-5
-
-
-def _faiss() -> ModuleType:
-    """faiss, imported quietly.
-
-    Its loader logs at INFO each instruction-set build the wheel lacks ("Could not load
-    library with AVX2 support"), which reads like an error though the portable build loads.
-    """
-    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
-    import faiss
-
-    return faiss
-
-
-def neighbours_for(count: int) -> int | None:
-    """``KNN_NEIGHBOURS`` when a GPU is present and ``count`` vectors make it worth it."""
-    faiss = _faiss()
-    return KNN_NEIGHBOURS if count >= GPU_MIN_VECTORS and faiss.get_num_gpus() > 0 else None
-
-
-def similar_pairs(
-    vectors: np.ndarray, threshold: float, neighbours: int | None = None
-) -> list[tuple[int, int, float]]:
-    """Pairs ``(i, j, similarity)`` with ``i < j`` and cosine similarity >= ``threshold``.
-
-    Args:
-        vectors: ``(n, d)`` unit-norm rows.
-        threshold: minimum cosine similarity.
-        neighbours: None for exact range search (CPU); k for k-NN search, on every GPU
-            when there is one.
-
-    Returns:
-        Pairs sorted by similarity (descending, rounded to ``SIMILARITY_DIGITS``), then
-        ``i``, then ``j``.
-    """
-    x = np.ascontiguousarray(vectors, dtype=np.float32)
-    if len(x) < 2:
-        return []
-    if neighbours is None:
-        queries, hits = _range_search(x, threshold - _SEARCH_SLACK)
-    else:
-        queries, hits = _knn_search(x, threshold - _SEARCH_SLACK, neighbours)
-    first = np.minimum(queries, hits)
-    second = np.maximum(queries, hits)
-    pairs = np.unique(np.stack([first, second], axis=1)[first != second], axis=0)
-    if len(pairs) == 0:
-        return []
-    exact = x.astype(np.float64)
-    similarity = np.einsum("ij,ij->i", exact[pairs[:, 0]], exact[pairs[:, 1]])
-    keep = similarity >= threshold
-    pairs, similarity = pairs[keep], similarity[keep]
-    order = np.lexsort((pairs[:, 1], pairs[:, 0], -np.round(similarity, SIMILARITY_DIGITS)))
-    return [(int(pairs[k, 0]), int(pairs[k, 1]), float(similarity[k])) for k in order]
+#: Slack below the threshold for the float32 similarities (rounded to 6 digits).
+_SEARCH_SLACK = 1e-6
 
 
 def _cosine(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.dot(x.astype(np.float64), y.astype(np.float64)))
-
-
-def _range_search(x: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray]:
-    faiss = _faiss()
-    index = faiss.IndexFlatIP(x.shape[1])
-    index.add(x)
-    limits, _, hits = index.range_search(x, radius)
-    queries = np.repeat(np.arange(len(x)), np.diff(limits.astype(np.int64)))
-    return queries, hits.astype(np.int64)
-
-
-def _knn_search(x: np.ndarray, radius: float, k: int) -> tuple[np.ndarray, np.ndarray]:
-    faiss = _faiss()
-    index = faiss.IndexFlatIP(x.shape[1])
-    if faiss.get_num_gpus() > 0:
-        index = faiss.index_cpu_to_all_gpus(index)
-    index.add(x)
-    scores, hits = index.search(x, min(k, len(x)))
-    queries = np.repeat(np.arange(len(x)), hits.shape[1])
-    found = (scores.ravel() >= radius) & (hits.ravel() >= 0)
-    return queries[found], hits.ravel()[found].astype(np.int64)
 
 
 def scope_candidates(
@@ -170,12 +90,12 @@ def scope_candidates(
     def apart(i: int, j: int) -> bool:
         return bool(lists[i] & lists[j])
 
-    similar = similar_pairs(vectors, threshold, neighbours_for(len(vectors)))
-    add(_capped([(i, j, s) for i, j, s in similar if not apart(i, j)]), "range")
-    add(nearest_pairs(vectors, neighbours, lists), "neighbour")
+    similar, nearest = similar_and_nearest(vectors, threshold, neighbours, lists)
+    add(similar, "range")
+    add(nearest, "neighbour")
     add((pair for pair in lexical_pairs(entities) if not apart(*pair)), "lexical")
     if entities and entities[0].kind == CATEGORY:
-        add((pair for pair in overlap_pairs(entities) if not apart(*pair)), "overlap")
+        add(overlap_pairs(entities), "overlap")
     same_key: dict[str, list[int]] = {}
     for i, entity in enumerate(entities):
         same_key.setdefault(entity.key, []).append(i)
@@ -205,39 +125,33 @@ def closed_lists(entities: Sequence[Entity]) -> list[frozenset[tuple[str, str]]]
     ]
 
 
-def _capped(similar: Sequence[tuple[int, int, float]]) -> list[tuple[int, int]]:
-    """The similar pairs among the ``SIMILAR_PER_ENTITY`` strongest of either member.
+def similar_and_nearest(
+    vectors: np.ndarray,
+    threshold: float,
+    k: int,
+    lists: Sequence[frozenset[tuple[str, str]]] | None = None,
+) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Each row's similar rows and its ``k`` nearest rows, other than those it shares a
+    closed label list with.
 
-    ``similar`` comes strongest first (``similar_pairs``), so each entity's first pairs
-    are its strongest.
-    """
-    taken: Counter[int] = Counter()
-    kept = []
-    for i, j, _ in similar:
-        if taken[i] < SIMILAR_PER_ENTITY or taken[j] < SIMILAR_PER_ENTITY:
-            kept.append((i, j))
-        taken[i] += 1
-        taken[j] += 1
-    return kept
-
-
-def nearest_pairs(
-    vectors: np.ndarray, k: int, lists: Sequence[frozenset[tuple[str, str]]] | None = None
-) -> list[tuple[int, int]]:
-    """Each row's ``k`` most similar other rows that share no closed label list with it.
-
-    Exact: similarities in blocks of ``_BLOCK_ROWS`` rows (``(block, n)`` float32 at a
-    time); ties are broken by the lower index. Returns ``(row, neighbour)`` pairs in row
-    order.
+    Exact: similarities (rounded to ``SIMILARITY_DIGITS``) in blocks of ``_BLOCK_ROWS``
+    rows, ``(block, n)`` float32 at a time; each row's others in descending similarity,
+    ties by the lower index.
 
     Args:
         vectors: ``(n, d)`` unit-norm rows.
-        k: neighbours per row.
+        threshold: minimum cosine similarity of a similar pair.
+        k: nearest neighbours per row.
         lists: per row, its closed label lists (None: no row is kept from another).
+
+    Returns:
+        ``(similar, nearest)``, each a list of ``(row, other)`` pairs in row order:
+        ``similar`` holds, per row, its others at ``threshold`` or more, at most
+        ``SIMILAR_PER_ENTITY`` (the strongest); ``nearest`` its ``k`` strongest others.
     """
     n = len(vectors)
-    if n < 2 or k <= 0:
-        return []
+    if n < 2:
+        return [], []
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     names = sorted({source for found in lists or [] for source in found})
     column = {source: c for c, source in enumerate(names)}
@@ -245,17 +159,24 @@ def nearest_pairs(
     for row, found in enumerate(lists or []):
         for source in found:
             member[row, column[source]] = 1.0
-    pairs = []
+    taken = min(n, max(k, SIMILAR_PER_ENTITY))
+    similar: list[tuple[int, int]] = []
+    nearest: list[tuple[int, int]] = []
     for start in range(0, n, _BLOCK_ROWS):
-        rows = np.arange(start, min(n, start + _BLOCK_ROWS))
-        scores = np.round(x[rows] @ x.T, SIMILARITY_DIGITS)
+        stop = min(n, start + _BLOCK_ROWS)
+        rows = np.arange(start, stop)
+        scores = np.round(x[start:stop] @ x.T, SIMILARITY_DIGITS)  # a view: BLAS is fast
         scores[np.arange(len(rows)), rows] = -np.inf
         if names:
-            scores[(member[rows] @ member.T) > 0] = -np.inf
-        for offset, row in enumerate(rows):
-            order = np.lexsort((np.arange(n), -scores[offset]))[:k]
-            pairs.extend((int(row), int(j)) for j in order if np.isfinite(scores[offset, j]))
-    return pairs
+            scores[(member[start:stop] @ member.T) > 0] = -np.inf
+        order = np.argsort(-scores, axis=1, kind="stable")[:, :taken]
+        best = np.take_along_axis(scores, order, axis=1)
+        for offset, row in enumerate(rows.tolist()):
+            finite = np.isfinite(best[offset])
+            close = finite & (best[offset] >= threshold - _SEARCH_SLACK)
+            nearest.extend((row, int(j)) for j in order[offset, :k][finite[:k]])
+            similar.extend((row, int(j)) for j in order[offset][close])
+    return similar, nearest
 
 
 def lexical_pairs(entities: Sequence[Entity]) -> list[tuple[int, int]]:
@@ -275,8 +196,12 @@ def lexical_pairs(entities: Sequence[Entity]) -> list[tuple[int, int]]:
         keys = {f"form:{form.key}" for form in forms}
         keys.add(f"head:{forms[0].head}")
         spelled = " ".join((*forms[0].modifiers, forms[0].head))
-        if len(spelled) >= _MIN_SPELLING_LENGTH:
-            keys.update(f"del:{spelled[:c]}{spelled[c + 1 :]}" for c in range(len(spelled)))
+        if len(spelled) >= _MIN_SPELLING_LENGTH:  # letters only: numbers name things
+            keys.update(
+                f"del:{spelled[:c]}{spelled[c + 1 :]}"
+                for c in range(len(spelled))
+                if spelled[c].isalpha()
+            )
             keys.add(f"del:{spelled}")
         for key in keys:
             blocks.setdefault(key, []).append(i)
@@ -301,8 +226,10 @@ def overlap_pairs(categories: Sequence[Entity]) -> list[tuple[int, int]]:
     """Each category's ``OVERLAP_NEIGHBOURS`` categories sharing the most part names.
 
     Overlap is shared part keys over the smaller list's size (``Entity.members``); at
-    least ``MIN_OVERLAP`` and two shared names. Sorted pairs.
+    least ``MIN_OVERLAP`` and two shared names. Two categories of one closed list (one
+    dataset's categories) are not paired. Sorted pairs.
     """
+    lists = closed_lists(categories)
     having: dict[str, list[int]] = {}
     for i, entity in enumerate(categories):
         for member in entity.members:
@@ -313,6 +240,8 @@ def overlap_pairs(categories: Sequence[Entity]) -> list[tuple[int, int]]:
             shared.update(combinations(rows, 2))
     best: dict[int, list[tuple[float, int]]] = {}
     for (i, j), count in shared.items():
+        if lists[i] & lists[j]:
+            continue
         smaller = min(len(categories[i].members), len(categories[j].members))
         score = count / smaller
         if count >= 2 and score >= MIN_OVERLAP:

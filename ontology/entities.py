@@ -85,12 +85,22 @@ class Entity:
 
     @property
     def words(self) -> str:
-        """The name as plain words (``bed_headboard`` -> ``bed headboard``)."""
-        return " ".join(name_tokens(self.name))
+        """The name as plain words (``bed_headboard`` -> ``bed headboard``).
+
+        A trailing number stays where the entity keeps it (categories, and parts whose
+        list shows no instances): ``object007``, ``f16``.
+        """
+        return " ".join(name_tokens(self.name, self._strips_number))
 
     @property
     def canonical_spelling(self) -> str:
-        return canonical_spelling(self.name)
+        return canonical_spelling(self.name, self._strips_number)
+
+    @property
+    def _strips_number(self) -> bool:
+        """Whether the name's trailing number was dropped as an instance number."""
+        whole = name_tokens(self.name, strip_number=False)
+        return bool(self.tokens) and bool(whole) and self.tokens[-1] != whole[-1]
 
     @property
     def ancestor_keys(self) -> frozenset[str]:

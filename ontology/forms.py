@@ -15,7 +15,8 @@ prefix already stripped) in four steps:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ontology.lexicon import QUALIFIERS, UNINFORMATIVE_MODIFIERS, canonical_word
@@ -47,7 +48,8 @@ class Form:
         return " ".join((*self.modifiers, self.head))
 
 
-def scope_words(scope_tokens: Iterable[str]) -> frozenset[str]:
+@functools.lru_cache(maxsize=4096)
+def scope_words(scope_tokens: tuple[str, ...]) -> frozenset[str]:
     """The words a category implies for its parts (its own words, as lexicon words)."""
     return frozenset(canonical_word(singular(token)) for token in scope_tokens)
 
@@ -75,17 +77,23 @@ def form_of(tokens: Sequence[str], implied: frozenset[str] = frozenset()) -> For
     return Form(head, tuple(sorted(modifiers)))
 
 
-def _split_compound(word: str, implied: frozenset[str]) -> list[str]:
-    """``tabletop`` -> ``[table, top]`` in a table; ``headboard`` -> ``[head, board]``."""
-    for prefix in sorted(implied, key=lambda w: (-len(w), w)):
-        rest = word[len(prefix) :]
-        if word.startswith(prefix) and len(rest) >= _MIN_COMPOUND_REST:
-            return [prefix, canonical_word(rest)]
-    for qualifier in sorted(QUALIFIERS, key=lambda w: (-len(w), w)):
-        rest = word[len(qualifier) :]
-        if word.startswith(qualifier) and len(rest) >= _MIN_QUALIFIER_REST:
-            return [qualifier, canonical_word(rest)]
-    return [word]
+@functools.lru_cache(maxsize=65536)
+def _split_compound(word: str, implied: frozenset[str]) -> tuple[str, ...]:
+    """``tabletop`` -> ``(table, top)`` in a table; ``headboard`` -> ``(head, board)``."""
+    for prefixes, shortest in ((_longest_first(implied), _MIN_COMPOUND_REST), _QUALIFIERS):
+        for prefix in prefixes:
+            rest = word[len(prefix) :]
+            if word.startswith(prefix) and len(rest) >= shortest:
+                return prefix, canonical_word(rest)
+    return (word,)
+
+
+@functools.lru_cache(maxsize=4096)
+def _longest_first(words: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(words, key=lambda w: (-len(w), w)))
+
+
+_QUALIFIERS = (_longest_first(QUALIFIERS), _MIN_QUALIFIER_REST)
 
 
 def spelling_variant(x: str, y: str) -> bool:

@@ -45,12 +45,19 @@ QUALIFIER_CLASSES: dict[str, tuple[frozenset[str], ...]] = {
             "inside outside",
             "interior exterior",
             "head foot",
+            "side middle",
         )
     ),
     "orientation": (frozenset({"horizontal", "vertical"}),),
     "time": (frozenset({"hour", "minute", "second"}),),
-    "size": (frozenset({"long", "short"}),),
+    "size": (frozenset({"long", "short"}), frozenset({"small", "large"})),
     "shape": (frozenset({"straight", "curved"}),),
+}
+
+#: The qualifier words of each class.
+QUALIFIER_WORDS: dict[str, frozenset[str]] = {
+    name: frozenset(word for qualifiers in sets for word in qualifiers)
+    for name, sets in QUALIFIER_CLASSES.items()
 }
 
 #: Every set of opposite qualifiers, in class order.

@@ -57,9 +57,9 @@ def instance_stem(name: str) -> str | None:
     return None if tokens == stripped else "_".join(stripped)
 
 
-def canonical_spelling(name: str) -> str:
+def canonical_spelling(name: str, strip_number: bool = True) -> str:
     """The snake_case spelling the ontology prints for ``name``."""
-    return "_".join(name_tokens(name))
+    return "_".join(name_tokens(name, strip_number))
 
 
 def singular(word: str) -> str:

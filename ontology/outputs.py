@@ -42,7 +42,8 @@ class OntologyOutputs:
         categories: ``categories.parquet`` rows (``categories_schema``).
         parts: ``parts.parquet`` rows (``parts_schema``).
         alias_log: ``alias_log.jsonl`` records (``ALIAS_LOG_SCHEMA`` fields).
-        review: ``review.csv`` rows (``REVIEW_COLUMNS``).
+        review: ``review.csv`` rows (``REVIEW_COLUMNS``), most impactful first: by the
+            occurrences the pair's names count together, then similarity, then names.
     """
 
     categories: pa.Table
@@ -134,16 +135,19 @@ def build_outputs(
             for scope in [categories, *scopes]
             for held in scope.held
         ],
-        schema={column: pl.String for column in REVIEW_COLUMNS} | {"similarity": pl.Float64},
+        schema={column: pl.String for column in REVIEW_COLUMNS}
+        | {"similarity": pl.Float64, _IMPACT: pl.Int64},
         orient="row",
-    ).sort(
+    )
+    review = review.sort(
+        _IMPACT,
+        "similarity",
         "kind",
         "category",
-        "similarity",
         "name_a",
         "name_b",
-        descending=[False, False, True, False, False],
-    )
+        descending=[True, True, False, False, False, False],
+    ).drop(_IMPACT)
     return OntologyOutputs(category_table, part_table, log, review)
 
 
@@ -249,6 +253,10 @@ def _record(
     return record
 
 
+#: Occurrences a review decision touches (both names' counts): the queue's first key.
+_IMPACT = "impact"
+
+
 def _review_row(scope: ResolvedScope, judged: Judged, reason: str, detail: str) -> tuple:
     return (
         scope.kind,
@@ -261,4 +269,5 @@ def _review_row(scope: ResolvedScope, judged: Judged, reason: str, detail: str) 
         "",
         "",
         "",
+        judged.candidate.a.count + judged.candidate.b.count,
     )

@@ -4,8 +4,11 @@ They reason on each name's head noun and modifiers (``ontology.forms``), its hie
 paths, and the label lists it belongs to (``RuleContext``), in this order:
 
 Keep separate:
-  * opposite qualifiers of one class (front/rear, horizontal/vertical, hour/minute,
-    head/foot, ...; ``ontology.lexicon``): ``car_front_bumper``/``car_rear_bumper``;
+  * opposite qualifiers (front/rear, horizontal/vertical, hour/minute, head/foot, ...;
+    ``ontology.lexicon``): ``car_front_bumper``/``car_rear_bumper``; and different
+    qualifiers of one class on each side (``left_door``/``top_door``: two positions);
+  * the same letters with different numbers (``object007``/``object008``, ``f15``/
+    ``f16``): numbers that name things;
   * two labels of one closed label list (a PartNet or 3DCoMPaT++ category): the dataset
     itself tells them apart, even when they normalize alike (3DCoMPaT++ bed has both
     ``bed_support`` and ``support``).
@@ -49,12 +52,14 @@ Everything else is left open (``None``): an LLM, a person or the review queue de
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from ontology.entities import CATEGORY, PART, Entity
 from ontology.forms import Form, form_of, one_word_apart, scope_words, spelling_variant, words_of
-from ontology.lexicon import QUALIFIERS
+from ontology.lexicon import QUALIFIER_WORDS, QUALIFIERS
 from ontology.normalize import (
     category_key,
     category_prefixes,
@@ -67,6 +72,7 @@ from ontology.verdicts import KEEP_SEPARATE, MERGE, WEAK_SOURCES, Candidate, Ver
 from ontology.vocabulary import CLOSED_VOCABULARIES
 
 RULES = "rules"
+_DIGITS = re.compile(r"\d+")
 
 
 @dataclass
@@ -146,6 +152,29 @@ def _opposites(candidate: Candidate, context: RuleContext) -> _Found:
     return KEEP_SEPARATE, (
         f"opposite qualifiers: {opposite[0]!r} in {a.name!r} vs {opposite[1]!r} in {b.name!r}"
     )
+
+
+def _qualifier_class(candidate: Candidate, context: RuleContext) -> _Found:
+    """Different qualifiers of one class on each side (``left_door``/``top_door``)."""
+    a, b = (set(context.own_form(e).modifiers) for e in (candidate.a, candidate.b))
+    for name, qualifiers in QUALIFIER_WORDS.items():
+        only_a = sorted((a - b) & qualifiers)
+        only_b = sorted((b - a) & qualifiers)
+        if only_a and only_b:
+            return KEEP_SEPARATE, (
+                f"different {name} qualifiers: {only_a[0]!r} in {candidate.a.name!r} vs "
+                f"{only_b[0]!r} in {candidate.b.name!r}"
+            )
+    return None
+
+
+def _numbers(candidate: Candidate, context: RuleContext) -> _Found:
+    """The same letters, different numbers: numbers that name things (``f15``/``f16``)."""
+    a, b = candidate.a.words, candidate.b.words
+    letters_a, letters_b = _DIGITS.sub("", a), _DIGITS.sub("", b)
+    if letters_a != letters_b or _DIGITS.findall(a) == _DIGITS.findall(b):
+        return None
+    return KEEP_SEPARATE, f"numbers that name different things: {a!r} vs {b!r}"
 
 
 def _closed_list(candidate: Candidate, context: RuleContext) -> _Found:
@@ -281,6 +310,8 @@ def _weak(candidate: Candidate, context: RuleContext) -> _Found:
 
 _RULES = (
     _opposites,
+    _qualifier_class,
+    _numbers,
     _closed_list,
     _identical,
     _only_child,
@@ -312,14 +343,26 @@ def _between(short: Form, middle: Form, long: Form) -> bool:
 
 def _implied(entity: Entity) -> frozenset[str]:
     """The words an entity's category implies (none for categories)."""
-    return scope_words(name_tokens(entity.scope)) if entity.kind == PART else frozenset()
+    return _scope_implies(entity.scope) if entity.kind == PART else frozenset()
+
+
+@functools.lru_cache(maxsize=4096)
+def _scope_implies(scope: str) -> frozenset[str]:
+    return scope_words(name_tokens(scope))
 
 
 def _alternate_tokens(entity: Entity) -> list[tuple[str, ...]]:
+    if not entity.alternates:
+        return []
     if entity.kind == CATEGORY:
         return [name_tokens(name, strip_number=False) for name in entity.alternates]
-    prefixes = category_prefixes([entity.scope])
+    prefixes = _prefixes(entity.scope)
     return [part_tokens(name, prefixes) for name in entity.alternates]
+
+
+@functools.lru_cache(maxsize=4096)
+def _prefixes(scope: str) -> tuple[tuple[str, ...], ...]:
+    return category_prefixes([scope])
 
 
 def _after_parent(entity: Entity) -> list[tuple[str, ...]]:
@@ -330,7 +373,7 @@ def _after_parent(entity: Entity) -> list[tuple[str, ...]]:
     """
     if entity.kind != PART:
         return []
-    prefixes = category_prefixes([entity.scope])
+    prefixes = _prefixes(entity.scope)
     rests = []
     for parent in entity.parents():
         head = part_tokens(parent, prefixes)

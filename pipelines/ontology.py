@@ -44,8 +44,6 @@ _VERSIONED_PACKAGES = (
     "numpy",
     "pyarrow",
     "polars",
-    "faiss-cpu",
-    "faiss-gpu",
     "scikit-learn",
 )
 _MPNET_PACKAGES = ("sentence-transformers", "transformers", "torch")

@@ -183,8 +183,10 @@ def test_rerun_over_the_same_output_is_identical(offline_run: Path) -> None:
 
 def test_a_filled_in_review_queue_is_an_overrides_file(offline_run: Path, tmp_path: Path) -> None:
     review = pl.read_csv(offline_run / "ontology" / "review.csv", infer_schema=False)
-    category, name_a, name_b = review.row(0)[1:4]  # the most impactful pair
+    # a person decides that the faucet's base plate is PartNet's surface base
+    category, name_a, name_b = "faucet", "plate", "surface_base"
     first = (pl.col("name_a") == name_a) & (pl.col("name_b") == name_b)
+    assert review.filter(first).height == 1
     filled = review.with_columns(
         pl.when(first).then(pl.lit("merge")).otherwise(pl.col("decision")).alias("decision")
     )
