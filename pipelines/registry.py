@@ -75,6 +75,13 @@ PIPELINES: dict[str, PipelineEntry] = {
             "pipelines.ontology:OntologyOptions",
             "output-ontology",
         ),
+        PipelineEntry(
+            "report",
+            "a features (and ontology) output -> OUTPUT/report/index.html with pictures",
+            "pipelines.report",
+            "pipelines.report_options:ReportOptions",
+            "output",
+        ),
     )
 }
 
