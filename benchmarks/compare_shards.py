@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from schemas.compare import compare_outputs, features_folder
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from schemas.compare import compare_outputs, features_folder  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
