@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from schemas.compare import compare_outputs, features_folder  # noqa: E402
+from schemas.compare import compare_outputs, features_folder
 
 
 def main(argv: list[str] | None = None) -> int:
