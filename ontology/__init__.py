@@ -6,6 +6,6 @@ grouping, canonical names, ``unify.unify`` (a whole run: vocabulary table -> out
 and ``AliasMap``, the name resolver inference code uses.
 """
 
-from ontology.alias_map import AliasMap, CanonicalPart, UnknownNameError
+from ontology.alias_map import AliasMap, CanonicalPart, PartList, UnknownNameError
 
-__all__ = ["AliasMap", "CanonicalPart", "UnknownNameError"]
+__all__ = ["AliasMap", "CanonicalPart", "PartList", "UnknownNameError"]

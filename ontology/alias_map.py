@@ -7,6 +7,12 @@
 >>> aliases.resolve("Bed", "bed_headboard")
 CanonicalPart(category='bed', part='bed_headboard', part_uid=17)
 
+>>> chair = aliases.parts_of("Chair")                # the candidate part list (parts.parquet)
+>>> chair.names[:2], chair.embeddings.shape         # (n, d): d is the embedder's width
+(('arm_holistic_frame', 'arm_horizontal_bar'), (44, 768))
+>>> chair.prompts()[0]
+"chair's arm holistic frame"
+
 Names resolve by their exact raw spelling, the canonical spelling, or any spelling with
 the same match key (case, separators, category prefix, instance numbers, plural:
 ``"Bed Headboard"``, ``"headboard_2"``); PartNet leaf paths (``chair/chair_back/back``)
@@ -18,10 +24,14 @@ from __future__ import annotations
 
 import difflib
 import io
+import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 from pyarrow import fs as pafs
 
 from ontology.normalize import (
@@ -29,6 +39,7 @@ from ontology.normalize import (
     category_key,
     category_prefixes,
     match_key,
+    name_tokens,
     part_tokens,
 )
 from schemas.common import one_line
@@ -36,6 +47,7 @@ from schemas.locations import Location, LocationLike
 from schemas.ontology import CANONICAL, MERGE
 
 ALIAS_LOG = "alias_log.jsonl"
+PARTS_TABLE = "parts.parquet"
 _COLUMNS = {
     "kind": pl.String,
     "category": pl.String,
@@ -58,6 +70,38 @@ class CanonicalPart(NamedTuple):
     part_uid: int
 
 
+@dataclass(frozen=True)
+class PartList:
+    """The canonical parts of one category: what closed-vocabulary inference retrieves.
+
+    Attributes:
+        category: the canonical category.
+        part_uids: rows of ``parts.parquet``, ascending.
+        names: canonical part names, one per ``part_uids`` item.
+        descriptions: what each part is and is for.
+        embeddings: ``(len(names), d)`` float32 unit-norm rows (name + description).
+    """
+
+    category: str
+    part_uids: tuple[int, ...]
+    names: tuple[str, ...]
+    descriptions: tuple[str, ...]
+    embeddings: np.ndarray
+
+    def prompts(self) -> list[str]:
+        """Object-specific part prompts, ``"{object}'s {part}"`` in words, one per part.
+
+        The part's words drop a leading category prefix (``bed_headboard`` in bed:
+        ``"bed's headboard"``).
+        """
+        prefixes = category_prefixes([self.category])
+        category = " ".join(name_tokens(self.category, strip_number=False))
+        return [
+            f"{category}'s {' '.join(part_tokens(name, prefixes, strip_number=False))}"
+            for name in self.names
+        ]
+
+
 class UnknownNameError(KeyError):
     """A name the ontology does not know (or cannot tell apart); says what is close."""
 
@@ -68,8 +112,15 @@ class UnknownNameError(KeyError):
 class AliasMap:
     """Every alias resolution of an ontology, indexed for O(1) lookups."""
 
-    def __init__(self, log: pl.DataFrame) -> None:
-        """Index an alias log table (columns of ``_COLUMNS``); use ``load`` to read one."""
+    def __init__(self, log: pl.DataFrame, parts_table: Location | None = None) -> None:
+        """Index an alias log table (columns of ``_COLUMNS``); use ``load`` to read one.
+
+        ``parts_table`` is the ``parts.parquet`` that ``parts_of`` reads (``load``: the
+        one next to the log).
+        """
+        self._parts_table = parts_table
+        self._part_lists: dict[str, PartList] | None = None
+        self._embedding_dim = 0
         resolved = log.filter(pl.col("decision").is_in([CANONICAL, MERGE]))
         categories = resolved.filter(pl.col("kind") == "category")
         self._category_by_name: dict[str, str] = {}
@@ -115,10 +166,89 @@ class AliasMap:
     def load(cls, path: LocationLike, filesystem: pafs.FileSystem | None = None) -> AliasMap:
         """Read an alias log (see ``log_path``); ``ValueError`` if it is not one."""
         log = cls.log_path(path, filesystem)
+        folder = log.path.rstrip("/").rsplit("/", 1)[0]
+        shown = log.shown.rstrip("/").rsplit("/", 1)[0]
+        parts = Location(log.filesystem, f"{folder}/{PARTS_TABLE}", f"{shown}/{PARTS_TABLE}")
         try:
-            return cls(pl.read_ndjson(io.BytesIO(log.read_bytes()), schema=_COLUMNS))
+            return cls(pl.read_ndjson(io.BytesIO(log.read_bytes()), schema=_COLUMNS), parts)
         except pl.exceptions.PolarsError as error:
             raise ValueError(f"{log}: not an alias log: {one_line(error)}") from error
+
+    def parts_of(self, category: str) -> PartList:
+        """The canonical parts of a category (raw or canonical name), from ``parts.parquet``.
+
+        Raises ``UnknownNameError`` for an unknown category and ``FileNotFoundError``
+        when the log has no ``parts.parquet`` next to it.
+        """
+        canonical = self.resolve_category(category)
+        lists = self._read_part_lists()
+        if canonical in lists:
+            return lists[canonical]
+        return PartList(canonical, (), (), (), np.zeros((0, self._embedding_dim), np.float32))
+
+    def write_prompts(self, path: LocationLike, filesystem: pafs.FileSystem | None = None) -> int:
+        """Write every category's object-specific part prompts as JSON lines; their count.
+
+        One object per part, categories and parts in ``part_uid`` order: ``category``,
+        ``part``, ``part_uid``, ``prompt`` (``"{object}'s {part}"``) and ``description``
+        (e.g. for compositional-text segmenters such as PartCATSeg). ``path`` is a local
+        path or a URI, or a path inside ``filesystem``.
+        """
+        lines = [
+            json.dumps(
+                {
+                    "category": part_list.category,
+                    "part": name,
+                    "part_uid": uid,
+                    "prompt": prompt,
+                    "description": description,
+                },
+                ensure_ascii=False,
+            )
+            for part_list in sorted(self._read_part_lists().values(), key=lambda p: p.part_uids)
+            for name, uid, prompt, description in zip(
+                part_list.names,
+                part_list.part_uids,
+                part_list.prompts(),
+                part_list.descriptions,
+                strict=True,
+            )
+        ]
+        target = Location.of(path, filesystem)
+        with target.filesystem.open_output_stream(target.path) as stream:
+            stream.write("".join(f"{line}\n" for line in lines).encode())
+        return len(lines)
+
+    def _read_part_lists(self) -> dict[str, PartList]:
+        """Every category's ``PartList`` (read once)."""
+        if self._part_lists is not None:
+            return self._part_lists
+        if self._parts_table is None or not self._parts_table.is_file():
+            raise FileNotFoundError(f"no parts table at {self._parts_table}")
+        columns = ["part_uid", "category", "name", "description", "embedding"]
+        table = pq.read_table(
+            self._parts_table.path, columns=columns, filesystem=self._parts_table.filesystem
+        )
+        self._embedding_dim = table.schema.field("embedding").type.list_size
+        vectors = table.column("embedding").combine_chunks().flatten().to_numpy()
+        vectors = vectors.reshape(table.num_rows, self._embedding_dim).astype(np.float32)
+        rows: dict[str, list[int]] = {}
+        for row, category in enumerate(table.column("category").to_pylist()):
+            rows.setdefault(category, []).append(row)
+        uids = table.column("part_uid").to_pylist()
+        names = table.column("name").to_pylist()
+        descriptions = table.column("description").to_pylist()
+        self._part_lists = {}
+        for category in sorted(rows):
+            order = sorted(rows[category], key=lambda row: uids[row])
+            self._part_lists[category] = PartList(
+                category,
+                tuple(uids[row] for row in order),
+                tuple(names[row] for row in order),
+                tuple(descriptions[row] for row in order),
+                vectors[order],
+            )
+        return self._part_lists
 
     def resolve_category(self, name: str) -> str:
         """The canonical category of a raw category name."""

@@ -223,7 +223,7 @@ def _sub_part(candidate: Candidate, context: RuleContext) -> _Found:
     if candidate.kind != PART:
         return None
     for whole, piece in _both_ways(candidate):
-        for tokens in (whole.tokens, *_alternate_tokens(whole)):
+        for tokens in (whole.tokens, *_alternate_tokens(whole), *_after_parent(whole)):
             if match_key(tokens) in piece.ancestor_keys or _starts_with(piece.tokens, tokens):
                 return KEEP_SEPARATE, f"{piece.name!r} is a sub-part of {whole.name!r}"
     return None

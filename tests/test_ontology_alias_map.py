@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from ontology import AliasMap, CanonicalPart, UnknownNameError
@@ -56,6 +57,7 @@ def log_folder(tmp_path: Path) -> Path:
     ]
     (tmp_path / "ontology").mkdir()
     (tmp_path / "ontology" / "alias_log.jsonl").write_text(outputs.alias_log_text() + "\n")
+    pq.write_table(outputs.parts, tmp_path / "ontology" / "parts.parquet")
     return tmp_path
 
 
@@ -165,3 +167,49 @@ def test_resolve_parts_of_an_unknown_category_keeps_every_raw_name(log_folder: P
     ]
     assert len(unresolved) == 1 and unresolved[0].startswith("unknown category 'Toaster'")
     assert aliases.resolve_parts("Bed", []) == ("bed", [], [])
+
+
+def test_parts_of_gives_the_candidate_part_list_of_a_category(log_folder: Path) -> None:
+    aliases = AliasMap.load(log_folder)
+    oven = aliases.parts_of("Microwave")  # any spelling of the category
+    assert aliases.parts_of("microwave_oven").part_uids == oven.part_uids
+    assert (oven.category, oven.part_uids, oven.names) == (
+        "microwave_oven",
+        (2, 3),
+        ("door_glass", "handle"),
+    )
+    assert oven.descriptions == (
+        "the door_glass of a microwave_oven",
+        "the handle of a microwave_oven",
+    )
+    table = pq.read_table(log_folder / "ontology" / "parts.parquet")
+    expected = np.stack(table.column("embedding").to_numpy(zero_copy_only=False)[2:4])
+    assert oven.embeddings.dtype == np.float32
+    np.testing.assert_array_equal(oven.embeddings, expected)
+    # prompts name the object and the part without its category prefix
+    assert oven.prompts() == ["microwave oven's door glass", "microwave oven's handle"]
+    assert aliases.parts_of("Bed").prompts() == ["bed's front leg", "bed's rear leg"]
+    with pytest.raises(UnknownNameError, match="unknown category 'sofa'"):
+        aliases.parts_of("sofa")
+
+
+def test_prompts_export_every_part_once_in_uid_order(log_folder: Path, tmp_path: Path) -> None:
+    aliases = AliasMap.load(log_folder / "ontology" / "alias_log.jsonl")
+    assert aliases.write_prompts(tmp_path / "prompts.jsonl") == 4
+    lines = [json.loads(line) for line in (tmp_path / "prompts.jsonl").read_text().splitlines()]
+    assert [line["part_uid"] for line in lines] == [0, 1, 2, 3]
+    assert lines[2] == {
+        "category": "microwave_oven",
+        "part": "door_glass",
+        "part_uid": 2,
+        "prompt": "microwave oven's door glass",
+        "description": "the door_glass of a microwave_oven",
+    }
+
+
+def test_parts_of_needs_the_parts_table(log_folder: Path) -> None:
+    (log_folder / "ontology" / "parts.parquet").unlink()
+    aliases = AliasMap.load(log_folder)
+    assert aliases.resolve_category("Bed") == "bed"  # resolving needs only the log
+    with pytest.raises(FileNotFoundError, match=r"parts\.parquet"):
+        aliases.parts_of("Bed")
