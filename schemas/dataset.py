@@ -360,6 +360,11 @@ class ShapeStream(IterableDataset):
         """Shapes in the version (every split, every rank)."""
         return self.shapes.num_shapes
 
+    @property
+    def text_dim(self) -> int | None:
+        """D of the ontology's embeddings (None without an ontology)."""
+        return None if self.shapes.text is None else self.shapes.text.dim
+
     def set_epoch(self, epoch: int) -> None:
         """Call before each epoch (in every rank): another epoch, another order."""
         self.epoch = epoch
