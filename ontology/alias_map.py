@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import io
 import json
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -92,13 +93,17 @@ class PartList:
         """Object-specific part prompts, ``"{object}'s {part}"`` in words, one per part.
 
         The part's words drop a leading category prefix (``bed_headboard`` in bed:
-        ``"bed's headboard"``).
+        ``"bed's headboard"``) unless that would spell two parts alike (3DCoMPaT++ bed's
+        ``bed_support`` and ``support``).
         """
         prefixes = category_prefixes([self.category])
         category = " ".join(name_tokens(self.category, strip_number=False))
+        whole = [" ".join(name_tokens(name, strip_number=False)) for name in self.names]
+        short = [" ".join(part_tokens(name, prefixes, strip_number=False)) for name in self.names]
+        taken = Counter(short)
         return [
-            f"{category}'s {' '.join(part_tokens(name, prefixes, strip_number=False))}"
-            for name in self.names
+            f"{category}'s {brief if taken[brief] == 1 else full}"
+            for brief, full in zip(short, whole, strict=True)
         ]
 
 

@@ -129,6 +129,19 @@ def test_alias_map_round_trip(offline_run: Path) -> None:
     assert aliases.resolve("storage furniture", "DrawerFront").part == "drawer_front"
 
 
+def test_part_lists_and_prompts_of_the_real_ontology(offline_run: Path) -> None:
+    aliases = AliasMap.load(offline_run)
+    parts = pl.read_parquet(offline_run / "ontology" / "parts.parquet")
+    bed = aliases.parts_of("Bed")
+    rows = parts.filter(pl.col("category") == "bed")
+    assert list(bed.names) == rows["name"].to_list()
+    assert bed.embeddings.shape == (rows.height, 2048)
+    prompts = bed.prompts()
+    assert "bed's headboard" in prompts and len(set(prompts)) == len(prompts)
+    assert "bed's bed support" in prompts and "bed's support" in prompts  # both labels
+    assert aliases.parts_of("cabinet").category == "storage_furniture"
+
+
 def test_alias_map_unknown_names(offline_run: Path) -> None:
     aliases = AliasMap.load(offline_run / "ontology")
     with pytest.raises(KeyError) as error:
