@@ -80,7 +80,7 @@ PIPELINES: dict[str, PipelineEntry] = {
             "a features (and ontology) output -> OUTPUT/report/index.html with pictures",
             "pipelines.report",
             "pipelines.report_options:ReportOptions",
-            "output",
+            "output-report",
         ),
     )
 }

@@ -1,5 +1,8 @@
 """``--pipeline report``: a partbank output -> ``OUTPUT/report/index.html`` and its PNGs.
 
+``--output OUT`` reports on OUT into ``OUT/report/``; ``--report-input SRC --output DEST``
+reads SRC (``gs://`` too) and writes ``DEST/report/``.
+
 A person opens the page in a browser to look before training: the run (config, versions,
 models with random weights in red, device, runner), its counts, stage timings and
 shapes/s, the failures and warnings, pictures of every shape (or a seeded sample) and,
@@ -104,13 +107,15 @@ class ShapeRef:
 
 
 def run(options: PipelineOptions) -> int:
-    """Write the report of ``--output``; 0 on success, 2 when there is nothing to read."""
+    """Write the report of ``--report-input`` (default ``--output``) into
+    ``OUTPUT/report/``; 0 on success, 2 when there is nothing to read."""
     flags = options.view_as(ReportOptions)
     output = options.view_as(CommonOptions).output.rstrip("/")
+    source = (flags.report_input or output).rstrip("/")
     try:
         if flags.report_shapes < 0 or flags.report_views < 1:
             raise ReportInputError("--report-shapes must be >= 0 and --report-views >= 1")
-        facts, refs = gather(output, flags.report_ontology, flags.report_shapes, flags.report_seed)
+        facts, refs = gather(source, flags.report_ontology, flags.report_shapes, flags.report_seed)
     except (ReportInputError, OSError) as error:
         print(f"beam_runner.py --pipeline report: {one_line(error)}", file=sys.stderr)
         return 2
@@ -174,7 +179,8 @@ def gather(
     if features["run"] is None and features["version"] is None and not has_ontology:
         raise ReportInputError(
             f"{output}: no partbank output to report (no features_run.json, no committed "
-            "features/ version, no ontology/)"
+            "features/ version, no ontology/); pass the output folder of a run as --output "
+            "or --report-input"
         )
     facts = {
         "output": output,

@@ -1,9 +1,9 @@
 """The flags of ``--pipeline report`` (``pipelines.report`` runs them).
 
-The report reads the partbank output named by the common ``--output`` and writes
-``OUTPUT/report/``; its own flags are prefixed ``--report-`` because ``--input``,
-``--ontology`` and the like already belong to the features pipeline (Beam parses every
-pipeline's flags together, so two pipelines cannot define the same one).
+The report reads a partbank output (``--report-input``, by default the common ``--output``
+itself) and writes ``OUTPUT/report/``; its own flags are prefixed ``--report-`` because
+``--input``, ``--ontology`` and the like already belong to the features pipeline (Beam
+parses every pipeline's flags together, so two pipelines cannot define the same one).
 """
 
 from __future__ import annotations
@@ -19,6 +19,14 @@ class ReportOptions(PipelineOptions):
 
     @classmethod
     def _add_argparse_args(cls, parser) -> None:
+        parser.add_argument(
+            "--report-input",
+            default=None,
+            metavar="DIR",
+            help="the partbank output to report on (local or gs://): a features output "
+            "(features/, features_run.json) and/or an ontology output (ontology/); default: "
+            "OUTPUT itself, so --output OUT reports on OUT into OUT/report/",
+        )
         parser.add_argument(
             "--report-shapes",
             type=int,
@@ -39,7 +47,7 @@ class ReportOptions(PipelineOptions):
             default=None,
             metavar="DIR",
             help="an ontology pipeline's output (local or gs://) to report as well; "
-            "default: OUTPUT itself when it holds ontology/",
+            "default: the report's input itself when it holds ontology/",
         )
         parser.add_argument(
             "--report-views",

@@ -178,6 +178,16 @@ def test_views_come_from_the_views_table_when_emitted(tmp_path, tiny_dinov2):
     assert np.array_equal(written, np.asarray(contact_sheet(mug)))
 
 
+def test_a_report_of_another_folder_goes_to_the_output(reported, tmp_path):
+    args = ["--pipeline", "report", "--report-input", str(reported), "--output", str(tmp_path)]
+    assert beam_runner.main([*args, "--report-shapes", "2"]) == 0
+    text, page = _page(tmp_path)
+    assert f"partbank report: {reported}<" in text
+    assert len(list((tmp_path / "report" / "shapes").iterdir())) == 2
+    assert all((tmp_path / "report" / source).is_file() for source in page.images)
+    assert "2 of 11 shapes" in text
+
+
 def test_a_seeded_sample_of_shapes(reported):
     _, first = gather(str(reported), None, 4, seed=1)
     _, again = gather(str(reported), None, 4, seed=1)
