@@ -22,7 +22,8 @@ groups, so their shape counts can differ by up to a row group's shapes per reade
 ``ShapeMap`` is the map-style dataset: ``dataset[i]`` reads the one row group holding
 shape ``i`` (only the requested columns) and keeps it for its neighbours;
 ``dataset.__getitems__(indices)``, which ``DataLoader`` calls with a whole batch, reads
-each row group the batch touches once.
+each row group the batch touches once; ``RowGroupSampler`` orders an epoch row group by
+row group, so a shuffled epoch reads each row group about once.
 
 Items (dicts): every requested per-point column as a tensor (``points`` (N, 3) float32,
 ``point_part`` (N,) int64, ``dino`` (N, D) float16, ...; a column null in a row is absent
@@ -53,6 +54,7 @@ import bisect
 import hashlib
 import json
 import logging
+import multiprocessing
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -64,7 +66,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 from pyarrow import fs as pafs
-from torch.utils.data import Dataset, IterableDataset, get_worker_info
+from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
 
 from schemas.features import META_RUN
 from schemas.locations import Location, LocationLike
@@ -345,7 +347,8 @@ class ShapeStream(IterableDataset):
         )
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.shuffle, self.shuffle_buffer = shuffle, max(1, shuffle_buffer)
-        self.epoch = 0
+        # shared with DataLoader workers, persistent ones included (inherited when they start)
+        self._epoch = multiprocessing.RawValue("q", 0)
 
     @property
     def files(self) -> list[Location]:
@@ -365,16 +368,24 @@ class ShapeStream(IterableDataset):
         """D of the ontology's embeddings (None without an ontology)."""
         return None if self.shapes.text is None else self.shapes.text.dim
 
-    def set_epoch(self, epoch: int) -> None:
-        """Call before each epoch (in every rank): another epoch, another order."""
-        self.epoch = epoch
+    @property
+    def epoch(self) -> int:
+        return self._epoch.value
 
-    def row_groups_for(self, worker: int = 0, num_workers: int = 1) -> list[RowGroup]:
-        """The row groups one reader (this rank, ``worker`` of ``num_workers``) reads this
-        epoch, in order."""
+    def set_epoch(self, epoch: int) -> None:
+        """Call before each epoch (in every rank): another epoch, another order. Reaches
+        the DataLoader's workers, also ``persistent_workers``."""
+        self._epoch.value = epoch
+
+    def row_groups_for(
+        self, worker: int = 0, num_workers: int = 1, epoch: int | None = None
+    ) -> list[RowGroup]:
+        """The row groups one reader (this rank, ``worker`` of ``num_workers``) reads in
+        ``epoch`` (default: the current one), in order."""
         groups = list(self.shapes.row_groups)
         if self.shuffle:
-            order = np.random.default_rng([self.seed, self.epoch]).permutation(len(groups))
+            seeds = [self.seed, self.epoch if epoch is None else epoch]
+            order = np.random.default_rng(seeds).permutation(len(groups))
             groups = [groups[i] for i in order]
         readers = self.world_size * num_workers
         return groups[self.rank * num_workers + worker :: readers]
@@ -382,16 +393,17 @@ class ShapeStream(IterableDataset):
     def __iter__(self) -> Iterator[dict[str, Any]]:
         info = get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info else (0, 1)
-        groups = self.row_groups_for(worker, num_workers)
+        epoch = self.epoch
+        groups = self.row_groups_for(worker, num_workers, epoch)
         counts: Counter = Counter()
         items = (
             item for group in groups for item in self.shapes.items(self.shapes.read(group), counts)
         )
         if self.shuffle:
-            rng = np.random.default_rng([self.seed, self.epoch, self.rank, worker])
+            rng = np.random.default_rng([self.seed, epoch, self.rank, worker])
             items = _shuffled(items, self.shuffle_buffer, rng)
         yield from items
-        reader = f"ShapeStream epoch {self.epoch} rank {self.rank} worker {worker}"
+        reader = f"ShapeStream epoch {epoch} rank {self.rank} worker {worker}"
         self.shapes.report(counts, reader)
 
     def count_unresolved(self) -> Counter:
@@ -481,6 +493,36 @@ class ShapeMap(Dataset):
 
     def count_unresolved(self) -> Counter:
         return self.shapes.count_unresolved()
+
+
+class RowGroupSampler(Sampler[int]):
+    """A ``ShapeMap``'s positions row group by row group, for ``DataLoader(sampler=...)``.
+
+    Row groups come in an order permuted by ``(seed, epoch)`` (``set_epoch``), the rows of
+    each shuffled within it, so a batch holds whole row groups and reads each of them once
+    (a row group split by a batch boundary is read by both batches). A plain
+    ``shuffle=True`` spreads a row group's rows over up to that many batches, each reading
+    it again. Single process; ``ShapeStream`` splits work across ranks.
+    """
+
+    def __init__(self, dataset: ShapeMap, seed: int = 0, shuffle: bool = True):
+        self.dataset, self.seed, self.shuffle, self.epoch = dataset, seed, shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __iter__(self) -> Iterator[int]:
+        starts, rows = self.dataset._starts, self.dataset._rows
+        groups = np.arange(len(rows))
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if self.shuffle:
+            groups = rng.permutation(groups)
+        for group in groups:
+            positions = starts[group] + np.arange(len(rows[group]))
+            yield from (rng.permutation(positions) if self.shuffle else positions).tolist()
 
 
 def _group_ids(file: Location, metadata: pq.FileMetaData, group: int) -> list[str]:

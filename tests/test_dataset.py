@@ -20,7 +20,13 @@ import torch
 from torch.utils.data import DataLoader
 
 import beam_runner
-from schemas.dataset import OntologyText, ShapeMap, ShapeStream, collate_shapes
+from schemas.dataset import (
+    OntologyText,
+    RowGroupSampler,
+    ShapeMap,
+    ShapeStream,
+    collate_shapes,
+)
 from schemas.reader import ShardReader
 from tests.features_output import committed_rows
 
@@ -90,6 +96,43 @@ def test_order_changes_with_the_epoch_and_repeats_with_the_seed(outputs):
     assert order(8, 0) != first
     unshuffled = epoch_ids(ShapeStream(features, ["points"], shuffle=False))
     assert unshuffled == [shape["shape_id"] for shape in ShardReader(features, ["shape_id"])]
+
+
+def test_set_epoch_reaches_persistent_workers(outputs):
+    features, _ = outputs
+    stream = ShapeStream(features, ["points"], seed=5)
+    loader = DataLoader(stream, batch_size=2, num_workers=2, collate_fn=collate_shapes,
+                        persistent_workers=True)  # fmt: skip
+    orders = []
+    for epoch in (0, 1):
+        stream.set_epoch(epoch)
+        orders.append([shape_id for batch in loader for shape_id in batch["shape_id"]])
+    expected = []
+    for epoch in (0, 1):
+        stream.set_epoch(epoch)
+        expected.append(epoch_ids(stream, num_workers=2))
+    assert orders == expected and orders[0] != orders[1]
+
+
+def test_row_group_sampler_orders_an_epoch_row_group_by_row_group(outputs, monkeypatch):
+    features, _ = outputs
+    dataset = ShapeMap(features, ["points"])
+    sampler = RowGroupSampler(dataset, seed=4)
+    epochs = []
+    for epoch in (0, 1):
+        sampler.set_epoch(epoch)
+        epochs.append(list(sampler))
+    assert sorted(epochs[0]) == list(range(len(dataset))) and epochs[0] != epochs[1]
+    sampler.set_epoch(0)
+    assert list(sampler) == epochs[0]
+    reads = []
+    read = dataset.shapes.read
+    monkeypatch.setattr(dataset.shapes, "read", lambda group: reads.append(group) or read(group))
+    loader = DataLoader(dataset, batch_size=4, sampler=sampler, collate_fn=collate_shapes)
+    assert sorted(i for b in loader for i in b["shape_id"]) == shape_ids(features)
+    assert sorted(reads, key=lambda g: (g.file, g.group)) == sorted(
+        dataset.shapes.row_groups, key=lambda g: (g.file, g.group)
+    )  # each row group once
 
 
 def test_items_hold_the_requested_columns_as_tensors(outputs):
