@@ -172,6 +172,10 @@ def gather(
     root = Location.of(output)
     features = _features_facts(root)
     refs = _shape_refs(root, features, shapes, seed) if features["version"] else []
+    del features["uris"]  # the refs hold what the pictures need; the page only shows tables
+    for table in ("failures", "warnings"):  # the page shows the first rows and the total
+        features[f"{table}_total"] = len(features[table])
+        features[table] = features[table][:MAX_TABLE_ROWS]
     ontology_root = Location.of(ontology) if ontology else root
     has_ontology = (ontology_root / "ontology" / "alias_log.jsonl").is_file()
     if ontology and not has_ontology:
@@ -483,8 +487,15 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], table_id: str = "") -> list[str]:
-    """An HTML table of at most ``MAX_TABLE_ROWS`` rows (and a line on the rest)."""
+def _table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    table_id: str = "",
+    total: int | None = None,
+) -> list[str]:
+    """An HTML table of at most ``MAX_TABLE_ROWS`` rows, and a line on the rest of
+    ``total`` rows (default: ``len(rows)``)."""
+    total = len(rows) if total is None else total
     if not rows:
         return ['<p class="muted">none</p>']
     attribute = f' id="{table_id}"' if table_id else ""
@@ -498,8 +509,9 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], table_id: str =
         )
         lines.append(f"<tr>{cells}</tr>")
     lines.append("</table>")
-    if len(rows) > MAX_TABLE_ROWS:
-        lines.append(f'<p class="muted">... and {len(rows) - MAX_TABLE_ROWS} more rows</p>')
+    if total > min(len(rows), MAX_TABLE_ROWS):
+        shown = min(len(rows), MAX_TABLE_ROWS)
+        lines.append(f'<p class="muted">... and {total - shown} more rows</p>')
     return lines
 
 
@@ -550,9 +562,10 @@ def _features_section(features: Mapping[str, Any]) -> list[str]:
     lines.append("<h3>Timings</h3>")
     lines += _timings(run.get("timings_s") or {}, counts.get("ok", 0))
     lines.append("<h3>Failures</h3>")
-    lines += _table(("shape", "input", "reason"), features["failures"], "failures")
+    failures, warnings = features["failures"], features["warnings"]
+    lines += _table(("shape", "input", "reason"), failures, "failures", features["failures_total"])
     lines.append("<h3>Warnings</h3>")
-    lines += _table(("shape", "input", "warning"), features["warnings"], "warnings")
+    lines += _table(("shape", "input", "warning"), warnings, "warnings", features["warnings_total"])
     lines.append("<details><summary>config and versions</summary>")
     lines.append(f"<pre>{_e(json.dumps(config, indent=2, sort_keys=True))}</pre>")
     lines.append(f"<pre>{_e(json.dumps(run.get('versions', {}), indent=2, sort_keys=True))}</pre>")

@@ -23,7 +23,7 @@ from transformers import Dinov2Config
 import beam_runner
 from featurizers.previews import contact_sheet
 from pipelines import sample_data
-from pipelines.report import gather
+from pipelines.report import MAX_TABLE_ROWS, gather, page_html
 from tests.dataset_fixtures import NOT_UTF8
 
 FEATURES = ["--featurizers", "rgb,dinov2", "--models", "random-init", "--views", "4"]
@@ -197,6 +197,16 @@ def test_a_seeded_sample_of_shapes(reported):
     assert ids == [ref.shape_id for ref in again] == sorted(ids) and len(ids) == 4
     assert ids != [ref.shape_id for ref in other]
     assert len(every) == 11 and set(ids) <= {ref.shape_id for ref in every}
+
+
+def test_long_tables_show_their_first_rows_and_the_total(reported):
+    facts, _ = gather(str(reported), None, 0, seed=0)
+    failure = facts["features"]["failures"][0]
+    facts["features"]["failures"] = [failure] * MAX_TABLE_ROWS
+    facts["features"]["failures_total"] = MAX_TABLE_ROWS + 50
+    page = _Page(page_html(facts, []))
+    assert page.ids["failures"].count("glb/broken") == MAX_TABLE_ROWS
+    assert "... and 50 more rows" in page_html(facts, [])
 
 
 def test_nothing_to_report_is_a_usage_error(tmp_path, capsys):
