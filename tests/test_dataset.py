@@ -17,6 +17,7 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
+from pyarrow import fs as pafs
 from torch.utils.data import DataLoader
 
 import beam_runner
@@ -214,10 +215,15 @@ def test_another_ontology_than_the_tables_is_refused(outputs, tmp_path):
         ShapeStream(features, ontology=other)
 
 
-def test_a_uri_reads_the_same_shapes(outputs):
+def test_a_uri_or_a_filesystem_reads_the_same_shapes(outputs):
     features, _ = outputs
     by_path = epoch_ids(ShapeStream(features, ["points"], seed=2))
     assert epoch_ids(ShapeStream(features.as_uri(), ["points"], seed=2)) == by_path
+    inside = pafs.SubTreeFileSystem(str(features.parent), pafs.LocalFileSystem())
+    streamed = ShapeStream("features", ["points"], seed=2, filesystem=inside)
+    assert epoch_ids(streamed, num_workers=2) == epoch_ids(
+        ShapeStream(features, ["points"], seed=2), num_workers=2
+    )
 
 
 def test_shape_map_reads_each_row_group_of_a_batch_once(outputs, monkeypatch):
