@@ -114,7 +114,7 @@ class ReadCachedRows(beam.DoFn):
         try:
             with FileSystems.open(path) as handle:
                 shard = pq.ParquetFile(handle)
-                metadata = shard.schema_arrow.metadata or {}
+                metadata = shard.metadata.metadata or {}  # the footer's key-value pairs
                 keys = shard.read(columns=["shape_id", "mesh_sha256", "config_hash"])
         except Exception as exc:  # any unreadable file: recompute its shapes
             LOGGER.warning("ignoring unreadable shard %s: %s", path, one_line(exc))

@@ -11,6 +11,7 @@ bad name never takes down the manifest or the run's summary.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -135,43 +136,115 @@ def shard_file_name(config_hash: str, keys: Iterable[tuple[str, str]]) -> str:
     return f"{SHARD_PREFIX}-{digest.hexdigest()[:16]}.parquet"
 
 
-def _parquet_bytes_writer(
-    tables: list[pa.Table], schema: pa.Schema, rows_per_group: int
-) -> Callable[[Any], None]:
-    def write(handle) -> None:
-        with pq.ParquetWriter(handle, schema, compression=PARQUET_COMPRESSION) as writer:
-            for table in tables:
-                for start in range(0, table.num_rows, rows_per_group):
-                    writer.write_table(table.slice(start, rows_per_group))
+class ParquetInProgress:
+    """A Parquet file written a row group at a time into a temporary file of ``folder``,
+    named only when closed: memory holds one row group, not the file.
 
-    return write
+    The temporary name (``.shard.<32 hex>.tmp``) is one that cleanup recognizes
+    (``schemas.table``), so a file a killed worker left behind is deleted after the next
+    commit.
+    """
+
+    def __init__(self, folder: str, schema: pa.Schema, rows_per_group: int):
+        self.folder = folder
+        self.rows_per_group = rows_per_group
+        self.temporary = FileSystems.join(folder, f".shard.{uuid.uuid4().hex}.tmp")
+        self.stream = FileSystems.create(self.temporary)
+        self.writer = pq.ParquetWriter(self.stream, schema, compression=PARQUET_COMPRESSION)
+        self.waiting: list[Any] = []
+
+    def add(self, rows: list[Any], table_of: Callable[[list[Any]], pa.Table]) -> None:
+        """Queue rows; every ``rows_per_group`` of them become a row group (``table_of``
+        turns a list of rows into a table)."""
+        self.waiting.extend(rows)
+        while len(self.waiting) >= self.rows_per_group:
+            group = self.waiting[: self.rows_per_group]
+            del self.waiting[: self.rows_per_group]
+            self.writer.write_table(table_of(group))
+
+    def close(self, name: str, table_of: Callable[[list[Any]], pa.Table], metadata: dict) -> None:
+        """Write what is queued, add ``metadata`` to the footer and move the file to
+        ``name``."""
+        if self.waiting:
+            self.writer.write_table(table_of(self.waiting))
+            self.waiting = []
+        if metadata:
+            self.writer.add_key_value_metadata(metadata)
+        self.writer.close()
+        self.stream.close()
+        FileSystems.rename([self.temporary], [FileSystems.join(self.folder, name)])
 
 
-def _views_tables(items: list[ShardItem]) -> list[pa.Table]:
-    """The views rows of a shard's items: tables read back for moved rows, and one table
-    built from the per-view records of rows featurized in this run."""
+def _moved_or_built(table_of: Callable[[list[Any]], pa.Table], schema: pa.Schema):
+    """Rows -> a table: one-row tables read back from a shard are concatenated (cast to
+    ``schema``), ``ShardRow``s are built with ``table_of``."""
+
+    def table(rows: list[Any]) -> pa.Table:
+        if isinstance(rows[0], pa.Table):
+            return pa.concat_tables(rows).cast(schema)
+        return table_of(rows)
+
+    return table
+
+
+def _views_table(items: list[ShardItem]) -> pa.Table:
+    """The views rows of items: tables read back for moved rows, or built from the
+    per-view records of rows featurized in this run."""
     tables = [item.views for item in items if isinstance(item.views, pa.Table)]
     records = [
         (escape_invalid_text(item.shape_id), item.part_names, item.views)
         for item in items
         if isinstance(item.views, list) and item.views
     ]
-    return [*tables, views_table(records)] if records else tables
+    return pa.concat_tables([*tables, views_table(records)] if records else tables)
+
+
+class _OpenShard:
+    """One shard being written: its rows' file, its views file (opened by the first row
+    with views) and the manifest facts of its rows (no arrays)."""
+
+    def __init__(self, writer: WriteShards):
+        self.writer = writer
+        self.rows = ParquetInProgress(writer.folder, writer.schema, writer.rows_per_group)
+        self.views: ParquetInProgress | None = None
+        self.items: list[ShardItem] = []
+
+    def add(self, item: ShardItem) -> None:
+        writer = self.writer
+        self.rows.add([item.row], writer.table_of)
+        if item.views is not None and len(item.views):
+            if self.views is None:
+                self.views = ParquetInProgress(writer.views_folder, VIEWS_SCHEMA, 1)
+            self.views.add([item], _views_table)
+        self.items.append(dataclasses.replace(item, row=None, views=None))
+
+    def close(self) -> Iterator[ManifestEntry]:
+        items, writer = self.items, self.writer
+        name = shard_file_name(writer.config_hash, [(i.shape_id, i.input_sha256) for i in items])
+        warned = {item.shape_id: list(item.warnings) for item in items if item.warnings}
+        self.rows.close(name, writer.table_of, {META_WARNINGS: json.dumps(warned)})
+        if self.views is not None:
+            self.views.close(name, _views_table, {})
+        LOGGER.info("wrote %s (%d shapes)", FileSystems.join(writer.folder, name), len(items))
+        for item in items:
+            yield ManifestEntry(
+                item.shape_id, item.uri, item.status, shard=name, warnings=item.warnings
+            )
 
 
 class WriteShards(beam.DoFn):
-    """Writes each shard as soon as its rows have arrived: rows never wait for the whole
-    run, so memory holds a few shards' rows at a time, whatever the corpus size.
+    """Writes shards as their rows arrive, a row group at a time: memory holds a few row
+    groups, whatever the corpus or shard size.
 
-    Input: ``(ShardKey, ShardItem)``. A shard is written (``shard_file_name``; rows sorted
-    by shape id, so its bytes do not depend on arrival order; its views file of the same
-    name under ``views_folder`` when the rows carry views) when ``key.size`` rows have
-    arrived; when more than ``MAX_OPEN_SHARDS`` shards are waiting, the one waiting
-    longest is written as it is (its other shapes failed, or will come later and form a
-    shard of their own); the rest at the end of the bundle. Beam's local runner feeds
-    each shard's shapes one after the other, so there every shard is written whole; a
-    runner that moves shapes between machines mid-graph (model stages on GPU workers) may
-    split a shard into smaller ones.
+    Input: ``(ShardKey, ShardItem)``. Each shard's rows go to a temporary file as they come
+    (``ParquetInProgress``); when ``key.size`` rows have arrived the file is closed and
+    named by its content (``shard_file_name``), with its views file of the same name under
+    ``views_folder`` when the rows carry views. When more than ``MAX_OPEN_SHARDS`` shards
+    are open, the one open longest is closed as it is (its other shapes failed, or come
+    later and form a shard of their own); the rest at the end of the bundle. Beam's local
+    runner feeds each shard's shapes one after the other, in shape-id order, so there
+    every shard is written whole and in that order; a runner that moves shapes between
+    machines mid-graph (model stages on GPU workers) may split a shard into smaller ones.
 
     Output: one ``ManifestEntry`` per row written: the item's status (``ok``, or for rows
     moved from an earlier shard ``skipped_cached``) and the shard's name.
@@ -185,7 +258,7 @@ class WriteShards(beam.DoFn):
         config_hash: the run's config hash (part of the file names).
     """
 
-    #: Shards that may wait for rows at once.
+    #: Shards that may be open at once.
     MAX_OPEN_SHARDS = 4
 
     def __init__(
@@ -200,52 +273,28 @@ class WriteShards(beam.DoFn):
         self.folder = folder
         self.views_folder = views_folder
         self.schema = schema
-        self.table_of = table_of
+        self.table_of = _moved_or_built(table_of, schema)
         self.rows_per_group = rows_per_group
         self.config_hash = config_hash
 
     def start_bundle(self) -> None:
-        self.waiting: dict[str, list[ShardItem]] = {}  # in order of first arrival
+        self.open: dict[str, _OpenShard] = {}  # in order of opening
 
     def process(self, keyed: tuple[Any, ShardItem]) -> Iterator[ManifestEntry]:
         key, item = keyed
-        arrived = self.waiting.setdefault(key.group, [])
-        arrived.append(item)
-        if len(arrived) >= key.size:
-            yield from self.write(self.waiting.pop(key.group))
-        while len(self.waiting) > self.MAX_OPEN_SHARDS:
-            yield from self.write(self.waiting.pop(next(iter(self.waiting))))
+        shard = self.open.get(key.group)
+        if shard is None:
+            shard = self.open[key.group] = _OpenShard(self)
+        shard.add(item)
+        if len(shard.items) >= key.size:
+            yield from self.open.pop(key.group).close()
+        while len(self.open) > self.MAX_OPEN_SHARDS:
+            yield from self.open.pop(next(iter(self.open))).close()
 
     def finish_bundle(self) -> Iterator[WindowedValue]:
-        for group in list(self.waiting):
-            for entry in self.write(self.waiting.pop(group)):
+        for group in list(self.open):
+            for entry in self.open.pop(group).close():
                 yield WindowedValue(entry, MIN_TIMESTAMP, [GlobalWindow()])
-
-    def write(self, items: list[ShardItem]) -> Iterator[ManifestEntry]:
-        items = sorted(items, key=lambda item: (item.shape_id, item.uri))
-        name = shard_file_name(self.config_hash, [(i.shape_id, i.input_sha256) for i in items])
-        rows = [item.row for item in items]
-        moved = isinstance(rows[0], pa.Table)  # cached rows read back from a shard
-        tables = [pa.concat_tables(rows).cast(self.schema) if moved else self.table_of(rows)]
-        warned = {item.shape_id: list(item.warnings) for item in items if item.warnings}
-        schema = self.schema.with_metadata(
-            {**(self.schema.metadata or {}), META_WARNINGS: json.dumps(warned).encode()}
-        )
-        write_atomically(
-            FileSystems.join(self.folder, name),
-            _parquet_bytes_writer(tables, schema, self.rows_per_group),
-        )
-        views = _views_tables(items)
-        if views:
-            write_atomically(
-                FileSystems.join(self.views_folder, name),
-                _parquet_bytes_writer(views, VIEWS_SCHEMA, 1),
-            )
-        LOGGER.info("wrote %s (%d shapes)", FileSystems.join(self.folder, name), len(items))
-        for item in items:
-            yield ManifestEntry(
-                item.shape_id, item.uri, item.status, shard=name, warnings=item.warnings
-            )
 
 
 def _manifest_value(value: str | tuple[str, ...]) -> str | list[str]:

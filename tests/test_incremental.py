@@ -211,3 +211,22 @@ def test_without_waiting_the_pipeline_itself_commits_and_writes_the_run_file(
     assert run["shards"] == FeatureTable(out / "features").shard_names()
     assert set(run["timings_s"]) == {"pipeline", "total"}  # no launcher waited to add more
     assert "unresolved_names" not in run
+
+
+def test_a_reused_row_keeps_its_warnings(tmp_path):
+    data = tmp_path / "objs"
+    data.mkdir()
+    (data / "crate.obj").write_text(
+        "mtllib missing.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\n"
+        "g lid\nf 1 3 2\nf 1 2 4\ng side\nf 1 4 3\nf 2 3 4\n"
+    )
+    out = tmp_path / "out"
+    args = ["--pipeline", "features", "--source", "glb", "--input", str(data)]
+    args += ["--output", str(out), "--num-points", "200"]
+    assert beam_runner.main(args) == 0
+    first = manifest(out).row(0, named=True)
+    assert first["status"] == "ok" and "missing.mtl" in first["warnings"][0]
+
+    assert beam_runner.main(args) == 0
+    again = manifest(out).row(0, named=True)
+    assert again["status"] == "skipped_cached" and again["warnings"] == first["warnings"]
