@@ -15,8 +15,9 @@ from ontology.embed import EmbedderSpec
 from ontology.normalize import category_key, category_prefixes, match_key, part_tokens
 from ontology.outputs import build_outputs
 from ontology.resolve import resolve_scope
+from ontology.unify import unify
 from ontology.verdicts import KEEP_SEPARATE, MERGE
-from tests.ontology_helpers import category, judged, part
+from tests.ontology_helpers import category, judged, offline_config, part
 
 
 @pytest.fixture
@@ -213,3 +214,23 @@ def test_parts_of_needs_the_parts_table(log_folder: Path) -> None:
     assert aliases.resolve_category("Bed") == "bed"  # resolving needs only the log
     with pytest.raises(FileNotFoundError, match=r"parts\.parquet"):
         aliases.parts_of("Bed")
+
+
+def test_numbers_that_name_things_stay_and_instances_resolve(tmp_path: Path) -> None:
+    vocab = tmp_path / "vocab.csv"
+    vocab.write_text(
+        "dataset,category,part\n"
+        "web,object007,f16_wing\nweb,object007,leg_01\nweb,object007,leg_02\n"
+        "web,object008,wing\nweb,object008,model 3\n"
+    )
+    config, table = offline_config([f"generic={vocab}"], tmp_path / "cache")
+    outputs = unify(table, config, "2026-01-01T00:00:00+00:00").outputs
+    (tmp_path / "ontology").mkdir()
+    (tmp_path / "ontology" / "alias_log.jsonl").write_text(outputs.alias_log_text() + "\n")
+    aliases = AliasMap.load(tmp_path)
+    assert outputs.categories.column("name").to_pylist() == ["object007", "object008"]
+    assert aliases.resolve_category("Object 007") == "object007"
+    assert aliases.resolve("object007", "F16 Wing").part == "f16_wing"
+    assert aliases.resolve("object007", "leg_02") == aliases.resolve("object007", "leg_01")
+    assert aliases.resolve("object007", "Leg 3").part == "leg"  # another instance
+    assert aliases.resolve("object008", "model_3").part == "model_3"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from ontology.canonical import choose_canonical
+from ontology.embed import EmbedderSpec
 from ontology.grouping import BRIDGE, CONFLICT, OVERSIZED, group_names
+from ontology.outputs import build_outputs
 from ontology.resolve import resolve_scope
 from ontology.verdicts import KEEP_SEPARATE, MERGE
 from tests.ontology_helpers import category, judged, part
@@ -112,3 +114,35 @@ def test_resolved_groups_record_how_each_alias_joined() -> None:
         "frame": "frame",
     }
     np.testing.assert_array_equal(group.embedding, vectors[0])
+
+
+def test_two_labels_of_one_closed_list_never_share_a_group() -> None:
+    # 3DCoMPaT++ bed has bed_support and support; a third name merged with both must not
+    # chain them, though no verdict was given on the pair (they are never paired)
+    bed_support, support = (part(n, "bed", dataset="3dcompat") for n in ("bed_support", "support"))
+    frame = part("frame_support", "bed", dataset="partnet")
+    verdicts = [
+        judged(frame, bed_support, MERGE, 0.95),
+        judged(frame, support, MERGE, 0.90),
+    ]
+    scope = resolve_scope("part", "bed", [bed_support, frame, support], np.eye(3), verdicts, 8)
+    assert [[m.name for m in g.members] for g in scope.groups] == [
+        ["bed_support", "frame_support"],
+        ["support"],
+    ]
+    (held,) = scope.held
+    assert held.reason == CONFLICT and "'bed_support' and 'support'" in held.detail
+
+
+def test_the_review_queue_puts_the_most_used_names_first() -> None:
+    rare_a, rare_b = part("knob", count=1), part("dial", dataset="x", count=1)
+    common_a, common_b = part("leg", count=40), part("foot", dataset="x", count=30)
+    verdicts = [
+        judged(rare_a, rare_b, "unverified", 0.95, verifier="rules"),
+        judged(common_a, common_b, "unverified", 0.55, verifier="rules"),
+    ]
+    entities = [rare_b, common_b, rare_a, common_a]
+    chair = resolve_scope("part", "chair", entities, np.eye(4), verdicts, 8)
+    categories = resolve_scope("category", "", [category("chair")], np.eye(4)[:1], [], 8)
+    outputs = build_outputs(categories, [chair], EmbedderSpec("test", "identity", 4), "t")
+    assert outputs.review.select("name_a", "name_b").rows() == [("foot", "leg"), ("dial", "knob")]
