@@ -116,7 +116,7 @@ def run(options: PipelineOptions) -> int:
         if flags.report_shapes < 0 or flags.report_views < 1:
             raise ReportInputError("--report-shapes must be >= 0 and --report-views >= 1")
         facts, refs = gather(source, flags.report_ontology, flags.report_shapes, flags.report_seed)
-    except (ReportInputError, OSError) as error:
+    except (ValueError, OSError) as error:  # ReportInputError, unreadable Parquet (Arrow)
         print(f"beam_runner.py --pipeline report: {one_line(error)}", file=sys.stderr)
         return 2
     report = f"{output}/{REPORT_FOLDER}"
@@ -197,7 +197,15 @@ def gather(
 
 
 def _read_json(file: Location) -> dict[str, Any] | None:
-    return json.loads(file.read_text()) if file.is_file() else None
+    """A JSON file's document; None when there is no such file."""
+    return _parse_json(file, file.read_text()) if file.is_file() else None
+
+
+def _parse_json(file: Location, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise ReportInputError(f"{file}: not valid JSON: {error}") from error
 
 
 def _features_facts(root: Location) -> dict[str, Any]:
@@ -291,10 +299,9 @@ def _folder_name(shape_id: str) -> str:
 def _ontology_facts(root: Location) -> dict[str, Any]:
     """An ontology output: counts, merges, rejections, review items, canonical parts."""
     folder = root / "ontology"
+    log_file = folder / "alias_log.jsonl"
     decisions = [
-        json.loads(line)
-        for line in (folder / "alias_log.jsonl").read_text().splitlines()
-        if line.strip()
+        _parse_json(log_file, line) for line in log_file.read_text().splitlines() if line.strip()
     ]
     review_file = folder / "review.csv"
     review = (

@@ -216,6 +216,10 @@ def test_nothing_to_report_is_a_usage_error(tmp_path, capsys):
     args = ["--pipeline", "report", "--output", str(tmp_path), "--report-ontology", str(tmp_path)]
     assert beam_runner.main(args) == 2
     assert "no ontology output" in capsys.readouterr().err
+    (tmp_path / "features_run.json").write_text('{"pipeline": "features", ')  # cut short
+    assert beam_runner.main(["--pipeline", "report", "--output", str(tmp_path)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"{tmp_path}/features_run.json: not valid JSON" in line
 
 
 # --- in the browser --------------------------------------------------------------------------
