@@ -187,7 +187,11 @@ def _counts(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
 
 def _summary_line(counts: dict[str, int]) -> str:
     names = ("categories", "parts", "merges", "rejections", "review_items", "llm_calls")
-    return ", ".join(f"{counts.get(name, 0)} {name.replace('_', ' ')}" for name in names)
+    line = ", ".join(f"{counts.get(name, 0)} {name.replace('_', ' ')}" for name in names)
+    entities = counts.get("category_entities", 0) + counts.get("part_entities", 0)
+    pairs = counts.get("category_candidates", 0) + counts.get("part_candidates", 0)
+    per_entity = 2 * pairs / entities if entities else 0.0
+    return f"{line}, {per_entity:.2f} candidates per name"
 
 
 def _versions(config: OntologyConfig) -> dict[str, str | None]:

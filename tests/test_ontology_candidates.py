@@ -14,9 +14,10 @@ from ontology.candidates import (
     scope_candidates,
     similar_and_nearest,
 )
+from ontology.embed import entity_text
 from ontology.entities import category_entities, part_entities
 from ontology.vocabulary import BUNDLED, VocabularySpec, read_vocabulary, vocabulary_table
-from tests.ontology_helpers import part
+from tests.ontology_helpers import category, part
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:
@@ -109,3 +110,9 @@ def test_categories_sharing_part_names_are_candidates() -> None:
     assert {("Chair", "chair"), ("Chair", "stool"), ("Vase", "planter")} <= names
     assert all(a.datasets != b.datasets for a, b in pairs)  # never two of one dataset
     assert len(names) <= OVERLAP_NEIGHBOURS * len(categories)
+
+
+def test_the_embedded_text_carries_the_category_and_the_parents() -> None:
+    tube = part("tube", "faucet", path="faucet/normal_faucet/spout/tube", description="a tube")
+    assert entity_text(tube) == "tube (faucet > spout): a tube"
+    assert entity_text(category("StorageFurniture")) == "storage furniture: "
