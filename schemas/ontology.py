@@ -120,6 +120,7 @@ ALIAS_LOG_SCHEMA = pa.schema(
 #: Columns of ``review.csv``: the pair, why it is there (unverified|conflict|bridge|
 #: oversized) with the verifier's words, then ``decision``, ``canonical`` and
 #: ``rationale`` left empty for a person; a filled-in file is a valid ``--overrides``.
+#: Rows come most impactful first: by the occurrences both names count, then similarity.
 REVIEW_COLUMNS = (
     "kind",
     "category",
