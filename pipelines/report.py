@@ -355,8 +355,13 @@ def _read_shape(ref: ShapeRef, columns: Sequence[str] | None = None) -> dict[str
 
 def _feature_samples(ref: ShapeRef) -> Iterator[tuple[str, tuple[str, np.ndarray]]]:
     """(column, (shape id, rows)): up to ``PCA_ROWS_PER_SHAPE`` rows of each feature
-    column the shape has, chosen by a seed from its id."""
-    shape = _read_shape(ref, ["shape_id", *PCA_COLUMNS])
+    column the shape has, chosen by a seed from its id. A row that cannot be read gives
+    none (``WritePreviews`` reports it)."""
+    try:
+        shape = _read_shape(ref, ["shape_id", *PCA_COLUMNS])
+    except Exception as error:  # a bad row must not end the report
+        log.warning("report: %s: %s", ref.shape_id, one_line(error))
+        return
     seed = zlib.crc32(ref.shape_id.encode("utf-8", "surrogatepass"))
     for column in PCA_COLUMNS:
         if column in shape:
@@ -369,8 +374,10 @@ def _fit_column(column: str, samples: Sequence[tuple[str, np.ndarray]]) -> tuple
 
 
 class WritePreviews(beam.DoFn):
-    """A shape's pictures as PNGs under ``report/shapes/<folder>/``; yields its summary
-    (``_summary``), with the one-line error when they could not be made."""
+    """A shape's pictures as PNGs under ``report/shapes/<folder>/``; yields its summary for
+    the page: ``ref``, ``category``, ``points``, ``legend`` ((part name, RGB) pairs),
+    ``pictures`` (name -> path relative to the page), ``notes`` and ``error`` (the one-line
+    reason when its pictures could not be made, else "")."""
 
     def __init__(self, report: str, views: int) -> None:
         self._report = report
@@ -468,7 +475,8 @@ pre { background: #f7f7f7; padding: 0.5em; overflow-x: auto; }
 def write_page(summaries: Sequence[dict[str, Any]], facts: Mapping[str, Any], report: str) -> None:
     """Write ``report/index.html`` from the launcher's facts and every shape's summary."""
     text = page_html(facts, sorted(summaries, key=lambda s: s["ref"]["shape_id"]))
-    write_atomically(f"{report}/index.html", lambda stream: stream.write(text.encode()))
+    data = text.encode("utf-8", "backslashreplace")  # a lone surrogate is spelled, not fatal
+    write_atomically(f"{report}/index.html", lambda stream: stream.write(data))
 
 
 def page_html(facts: Mapping[str, Any], summaries: Sequence[dict[str, Any]]) -> str:
