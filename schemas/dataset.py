@@ -485,7 +485,9 @@ class ShapeMap(Dataset):
         counts: Counter = Counter()
         for group in sorted({g for g, _ in located}):
             rows = sorted({r for g, r in located if g == group})
-            table = self._group(group).take(pa.array(rows, pa.int64()))
+            table = self._group(group)
+            if rows != list(range(table.num_rows)):  # a take copies the rows' values
+                table = table.take(pa.array(rows, pa.int64()))
             decoded = self.shapes.items(table, counts)
             items.update(((group, r), it) for r, it in zip(rows, decoded, strict=True))
         self.shapes.report(counts, "ShapeMap")
