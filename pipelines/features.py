@@ -29,7 +29,7 @@ import json
 import logging
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from functools import partial
 
 import apache_beam as beam
@@ -95,17 +95,49 @@ def config_from_options(options: PipelineOptions) -> FeaturesConfig:
     ).validated()
 
 
+@dataclass(frozen=True)
+class ModelStages:
+    """How the model stages run: speed and placement only, so not in the config hash.
+
+    Attributes:
+        batch_size: shapes per forward pass (``--model-batch-size``); None: 8 when the
+            models run on a GPU, else 1.
+        min_ram: Beam ``min_ram`` hint on the model stages (``--model-min-ram``), or None.
+    """
+
+    batch_size: int | None = None
+    min_ram: str | None = None
+
+    @classmethod
+    def from_options(cls, options: PipelineOptions) -> ModelStages:
+        own = options.view_as(FeaturesOptions)
+        return cls(own.model_batch_size, own.model_min_ram)
+
+    def batch_size_for(self, config: FeaturesConfig) -> int:
+        """``batch_size``, else 8 on a GPU (``--device cuda``, a ``--model-accelerator``
+        hint, or ``auto`` where the launcher sees one), else 1."""
+        if self.batch_size is not None:
+            return self.batch_size
+        on_gpu = config.model_accelerator is not None or pick_device(config.device).type == "cuda"
+        return 8 if on_gpu else 1
+
+
 class FeaturesPipeline(beam.PTransform):
     """The run's locations -> shard files; returns the manifest entries (a PCollection of
     ``ManifestEntry``, one per input) for ``CommitRun``."""
 
     def __init__(
-        self, config: FeaturesConfig, run_metadata: dict, progress: ProgressSettings | None = None
+        self,
+        config: FeaturesConfig,
+        run_metadata: dict,
+        progress: ProgressSettings | None = None,
+        models: ModelStages | None = None,
     ):
         super().__init__()
         self.config = config
         self.run_metadata = run_metadata
         self.progress = progress or ProgressSettings(f"{time.time():.6f}")
+        self.models = models or ModelStages()
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection:
         from featurizers.cameras import orbit_rig
@@ -196,9 +228,12 @@ class FeaturesPipeline(beam.PTransform):
         failures = [sampled[FAILED], failed, planned[FAILED], moved[FAILED]]
         for spec in specs:
             if spec.model is not None:
-                shapes, failed = shapes | spec.name >> ModelFeatures(
-                    spec, config, self.model_batch_size, config.model_accelerator
+                stage = ModelFeatures(
+                    spec, config, self.models.batch_size_for(config), config.model_accelerator
                 )
+                if self.models.min_ram:
+                    stage = stage.with_resource_hints(min_ram=self.models.min_ram)
+                shapes, failed = shapes | spec.name >> stage
                 failures.append(failed)
         written = (
             shapes
@@ -209,11 +244,6 @@ class FeaturesPipeline(beam.PTransform):
         kept = resolved.kept | "CountKept" >> counted("skipped")
         failed = failures | "Failures" >> beam.Flatten() | "CountFailed" >> counted("failed")
         return (written, rewritten, kept, failed, unlisted) | "Manifest" >> beam.Flatten()
-
-    @property
-    def model_batch_size(self) -> int:
-        """Shapes per model forward pass: 8 on a GPU, 1 on the CPU."""
-        return 8 if pick_device(self.config.device).type == "cuda" else 1
 
 
 class FeaturesRun(beam.PTransform):
@@ -226,6 +256,7 @@ class FeaturesRun(beam.PTransform):
         runner: what runs it (``run_info.runner_used``), for the run file.
         started_at: the launcher's start, seconds since the epoch (default: now).
         progress: how to report progress.
+        models: how the model stages run (default: ``ModelStages()``).
     """
 
     def __init__(
@@ -234,8 +265,10 @@ class FeaturesRun(beam.PTransform):
         runner: dict | None = None,
         started_at: float | None = None,
         progress: ProgressSettings | None = None,
+        models: ModelStages | None = None,
     ):
         super().__init__()
+        self.models = models
         self.config = config
         self.runner = runner
         self.started_at = time.time() if started_at is None else started_at
@@ -264,7 +297,7 @@ class FeaturesRun(beam.PTransform):
         }
         return (
             pbegin
-            | "Shapes" >> FeaturesPipeline(config, run_metadata, self.progress)
+            | "Shapes" >> FeaturesPipeline(config, run_metadata, self.progress, self.models)
             | "CollectManifest" >> beam.combiners.ToList()
             | "Commit"
             >> beam.ParDo(
@@ -337,7 +370,11 @@ def run(options: PipelineOptions, progress_interval_s: float = 10.0) -> int:
         f"{started_at:.6f}", interval_s=progress_interval_s, processes=worker_processes(options)
     )
     _ = pipeline | "Features" >> FeaturesRun(
-        config, runner_used(pipeline.runner, options), started_at, progress
+        config,
+        runner_used(pipeline.runner, options),
+        started_at,
+        progress,
+        ModelStages.from_options(options),
     )
     result = pipeline.run()
     if not waits(options):

@@ -1,9 +1,15 @@
 """RunInference model handlers: a registered featurizer's model on batches of shapes.
 
-``FeaturizerModelHandler`` loads a featurizer's model once per worker (``load_model``,
-from its ``ModelSpec``), runs batches of shapes and returns one ``PredictionResult`` per
-shape. A shape whose inference raises gets the exception as its inference instead, so one
-bad shape becomes one failed manifest row rather than a failed batch.
+``FeaturizerModelHandler`` loads a featurizer's model (``load_model``, from its
+``ModelSpec``), runs batches of shapes and returns one ``PredictionResult`` per shape. A
+shape whose inference raises gets the exception as its inference instead, so one bad shape
+becomes one failed manifest row rather than a failed batch.
+
+Where the model runs on a GPU, one copy per worker machine is shared by all its SDK
+processes (Beam's ``share_model_across_processes``/``model_copies``): the process that
+loads it first holds it, the others call its ``run_batch`` through Beam's
+``multi_process_shared`` proxy (the inputs and outputs, numpy arrays, cross between the
+processes; the model never does). On the CPU each process keeps its own copy.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,12 +34,16 @@ class ShapeBatchModelHandler(ModelHandler[Any, Any, Any], abc.ABC):
 
     Subclasses implement ``load_model`` and ``run_batch``. If a batch raises, its shapes run
     one by one and a shape that still raises gets the exception as its inference.
+
+    ``model_copies``: copies of the model per worker machine, shared by its SDK processes
+    (Beam's ``model_copies``, which turns ``share_model_across_processes`` on); None: one
+    copy per process (Beam's default).
     """
 
     metrics_name = "partbank"
 
-    def __init__(self, device: str, max_batch_size: int):
-        super().__init__()
+    def __init__(self, device: str, max_batch_size: int, model_copies: int | None = None):
+        super().__init__(model_copies=model_copies)
         self.device = device
         self.max_batch_size = max_batch_size
 
@@ -88,6 +98,25 @@ def array_bytes(value: Any) -> int:
     return 0
 
 
+@dataclasses.dataclass
+class LoadedModel:
+    """A featurizer's loaded model with its batch function, held by the process that
+    loaded it. Shared across processes, it is reached through a proxy whose
+    ``run_batch(inputs)`` runs here: only ``inputs`` and the outputs are pickled.
+
+    Attributes:
+        run: the spec's ``ModelSpec.run_batch``, ``(model, inputs) -> outputs``.
+        model: what the spec's ``ModelSpec.load`` returned.
+    """
+
+    run: Callable[[Any, Sequence[Any]], list[Any]]
+    model: Any
+
+    def run_batch(self, inputs: Sequence[Any]) -> list[Any]:
+        """One output per model input, in order."""
+        return self.run(self.model, inputs)
+
+
 class FeaturizerModelHandler(ShapeBatchModelHandler):
     """Runs one registered featurizer's model on ``FeaturizedShape``s.
 
@@ -100,22 +129,41 @@ class FeaturizerModelHandler(ShapeBatchModelHandler):
         spec: the featurizer (its ``model`` is used).
         config: the run's config, passed to the spec's ``load`` (its ``device`` too).
         max_batch_size: shapes per forward pass.
+        model_copies: copies per worker machine shared by its SDK processes; None (default):
+            decided on the worker, 1 where the model runs on CUDA (one copy per GPU: the
+            GPU workers carry one GPU each), else one copy per process.
     """
 
-    def __init__(self, spec: FeaturizerSpec, config: Any, max_batch_size: int):
-        super().__init__(config.device, max_batch_size)
+    def __init__(
+        self,
+        spec: FeaturizerSpec,
+        config: Any,
+        max_batch_size: int,
+        model_copies: int | None = None,
+    ):
+        super().__init__(config.device, max_batch_size, model_copies)
         if spec.model is None:
             raise ValueError(f"featurizer {spec.name!r} runs no model")
         self.spec = spec
         self.config = config
         self.metrics_name = f"partbank_{spec.name}"
 
-    def load_model(self) -> Any:
-        return self.spec.model.load(self.config)
+    def share_model_across_processes(self) -> bool:
+        """Whether the SDK processes of a worker share copies of the model: as set by
+        ``model_copies``, else where the model runs on CUDA (asked on the worker, whose
+        device ``--device auto`` means)."""
+        if self._model_copies is not None:
+            return True
+        from featurizers.weights import pick_device
 
-    def run_batch(self, examples: Sequence[FeaturizedShape], model: Any) -> list[Any]:
+        return pick_device(self.device).type == "cuda"
+
+    def load_model(self) -> LoadedModel:
+        return LoadedModel(self.spec.model.run_batch, self.spec.model.load(self.config))
+
+    def run_batch(self, examples: Sequence[FeaturizedShape], model: LoadedModel) -> list[Any]:
         inputs = [shape.pending[self.spec.name].model_input for shape in examples]
-        return self.spec.model.run_batch(model, inputs)
+        return model.run_batch(inputs)
 
     def run_inference(
         self, batch: Sequence[FeaturizedShape], model: Any, inference_args: dict | None = None

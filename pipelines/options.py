@@ -47,6 +47,25 @@ class _InCommandLineOrder(argparse.Action):
         setattr(namespace, self.dest, given)
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not >= 1")
+    return value
+
+
+def min_ram(text: str) -> str:
+    """An argparse type: a size Beam's ``min_ram`` hint reads (``32GB``, ``16GiB``, bytes)."""
+    from apache_beam.transforms.resources import MinRamHint
+
+    try:
+        MinRamHint.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: {error}") from error
+    return text
+
+
 class FeaturesOptions(PipelineOptions):
     """Options of ``--pipeline features``.
 
@@ -132,6 +151,25 @@ class FeaturesOptions(PipelineOptions):
             help="Beam accelerator resource hint for the model stages only, e.g. "
             "'type:nvidia-l4;count:1;install-nvidia-driver' (Dataflow: rendering stays on CPU "
             "workers, models run on GPU workers)",
+        )
+        parser.add_argument(
+            "--model-batch-size",
+            metavar="N",
+            dest="model_batch_size",
+            type=positive_int,
+            default=None,
+            help="shapes per model forward pass in every model stage (default: 8 when the "
+            "models run on a GPU: --device cuda, a --model-accelerator, or a GPU the "
+            "launcher sees; else 1)",
+        )
+        parser.add_argument(
+            "--model-min-ram",
+            metavar="SIZE",
+            dest="model_min_ram",
+            type=min_ram,
+            default=None,
+            help="Beam min_ram resource hint for the model stages only, e.g. 32GB (Dataflow "
+            "gives them workers with at least that much memory; local runners ignore it)",
         )
         for flag in catalog.flags():  # the featurizers' own, in registration order
             parser.add_argument(
