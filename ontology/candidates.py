@@ -183,15 +183,14 @@ def lexical_pairs(entities: Sequence[Entity]) -> list[tuple[int, int]]:
     """Index pairs that share a form, a head noun (one's modifiers among the other's) or
     a spelling up to one deleted letter, sorted.
 
-    Forms (``ontology.forms``) include each entity's alternates and its name without a
-    leading repeat of its parent. Head-noun groups larger than ``_MAX_HEAD_GROUP`` are
-    skipped (too generic to pair everything in them).
+    Forms (``ontology.forms``) include each entity's alternates. Head-noun groups larger
+    than ``_MAX_HEAD_GROUP`` are skipped (too generic to pair everything in them).
     """
     context = RuleContext.of(entities)
     blocks: dict[str, list[int]] = {}
     own = []
     for i, entity in enumerate(entities):
-        forms = [*context.forms(entity), *context.alternate_forms(entity)]
+        forms = [context.own_form(entity), *context.alternate_forms(entity)]
         own.append(forms[0])
         keys = {f"form:{form.key}" for form in forms}
         keys.add(f"head:{forms[0].head}")

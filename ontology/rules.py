@@ -26,19 +26,22 @@ Merge:
   * the same head and modifiers once lexicon words are unified, compounds split and
     implied or uninformative modifiers dropped (``back_connector``/``backrest_connector``,
     ``light_bulb``/``bulb`` in a lamp, ``tabletop_connector``/``top_connector`` in a
-    table, ``seat_holistic_frame``/``seat_frame``), or once a leading repeat of the
-    part's own parent is dropped (``cover/cover_lid`` and ``lid``).
+    table, ``seat_holistic_frame``/``seat_frame``).
 
 Keep separate:
   * a part and its own sub-part: ``door``/``door_frame``, or ``door`` and a part whose
-    hierarchy path runs through ``door``.
+    hierarchy path runs through ``door`` (a name repeating its parent counts as its
+    rest: ``cover/cover_lid`` is a lid, and a lid's connector is its sub-part).
 
 Merge:
   * a part name qualified by its own parent in the other's hierarchy: ``glass`` under
     ``microwave/body/door`` and ``door_glass``;
   * modifiers that tell nothing apart: ``vertical_back_panel`` and ``back_panel`` when
-    no other label of ``vertical_back_panel``'s lists is a back panel (names that are
-    an only child are compared as their parent, not here). When one is (a
+    no other label of ``vertical_back_panel``'s lists is a back panel, ``cover/cover_lid``
+    and a bin's ``lid`` (names that are an only child are compared as their parent, not
+    here; a modifier naming a part of the other's list is no qualifier: a pendulum's
+    ``pendulum_body`` against a clock's ``clock_body`` next to its ``clock_pendulum`` is
+    left open). When one is (a
     table's ``bar_stretcher`` next to ``circular_stretcher``, against ``stretcher``), the
     shorter name is more general: keep separate;
   * one word spelled with one letter more (``chord``/``cord``, words of 4+ letters).
@@ -84,7 +87,7 @@ class RuleContext:
     """
 
     lists: dict[tuple[str, str], list[Entity]]
-    _forms: dict[tuple[str, str, str], list[Form]] = field(default_factory=dict)
+    _forms: dict[tuple[str, str, str], Form] = field(default_factory=dict)
 
     @classmethod
     def of(cls, entities: Iterable[Entity]) -> RuleContext:
@@ -95,17 +98,10 @@ class RuleContext:
         return cls({key: sorted(found, key=lambda e: e.name) for key, found in lists.items()})
 
     def own_form(self, entity: Entity) -> Form:
-        return self.forms(entity)[0]
-
-    def forms(self, entity: Entity) -> list[Form]:
-        """The entity's own form, then the forms once a leading repeat of its parent drops."""
+        """The entity's form (``ontology.forms``), computed once."""
         key = (entity.kind, entity.scope, entity.name)
         if key not in self._forms:
-            implied = _implied(entity)
-            forms = [form_of(entity.tokens, implied)]
-            for rest in _after_parent(entity):
-                forms.append(form_of(rest, implied))
-            self._forms[key] = forms
+            self._forms[key] = form_of(entity.tokens, _implied(entity))
         return self._forms[key]
 
     def alternate_forms(self, entity: Entity) -> list[Form]:
@@ -199,7 +195,7 @@ def _identical(candidate: Candidate, context: RuleContext) -> _Found:
 
 def _only_child(candidate: Candidate, context: RuleContext) -> _Found:
     for x, y in _both_ways(candidate):
-        y_forms = {form.key for form in (*context.forms(y), *context.alternate_forms(y))}
+        y_forms = {form.key for form in (context.own_form(y), *context.alternate_forms(y))}
         for alternate, form in zip(x.alternates, context.alternate_forms(x), strict=True):
             if form.key in y_forms:
                 return MERGE, (
@@ -223,21 +219,20 @@ def _sub_part(candidate: Candidate, context: RuleContext) -> _Found:
     if candidate.kind != PART:
         return None
     for whole, piece in _both_ways(candidate):
+        above = piece.ancestor_keys - {piece.key}  # a group named like the part is the part
         for tokens in (whole.tokens, *_alternate_tokens(whole), *_after_parent(whole)):
-            if match_key(tokens) in piece.ancestor_keys or _starts_with(piece.tokens, tokens):
+            if match_key(tokens) in above or _starts_with(piece.tokens, tokens):
                 return KEEP_SEPARATE, f"{piece.name!r} is a sub-part of {whole.name!r}"
     return None
 
 
 def _same_form(candidate: Candidate, context: RuleContext) -> _Found:
-    a_forms = context.forms(candidate.a)
-    b_keys = {form.key for form in context.forms(candidate.b)}
-    form = next((f for f in a_forms if f.key in b_keys), None)
-    if form is None:
+    form = context.own_form(candidate.a)
+    if form.key != context.own_form(candidate.b).key:
         return None
     return MERGE, (
-        f"the same part once lexicon words, compounds, implied modifiers and a repeated "
-        f"parent are normalized: {str(form)!r}"
+        f"the same part once lexicon words, compounds and implied or uninformative "
+        f"modifiers are normalized: {str(form)!r}"
     )
 
 
@@ -261,6 +256,9 @@ def _implied_modifiers(candidate: Candidate, context: RuleContext) -> _Found:
         extra = sorted(set(long.modifiers) - set(short.modifiers))
         if short.head != long.head or not extra or not set(short.modifiers) < set(long.modifiers):
             continue
+        named = [m for m in extra if _names_a_part(m, general, context)]
+        if named:
+            continue  # "pendulum body" is the pendulum's body where a pendulum is a part
         rivals = [
             mate.name
             for mate in context.listmates(specific)
@@ -286,11 +284,9 @@ def _implied_modifiers(candidate: Candidate, context: RuleContext) -> _Found:
 
 
 def _spelling(candidate: Candidate, context: RuleContext) -> _Found:
-    for f in context.forms(candidate.a):
-        for g in context.forms(candidate.b):
-            words = one_word_apart(f, g)
-            if words is not None and spelling_variant(*words):
-                return MERGE, f"a spelling variant: {words[0]!r} / {words[1]!r}"
+    words = one_word_apart(context.own_form(candidate.a), context.own_form(candidate.b))
+    if words is not None and spelling_variant(*words):
+        return MERGE, f"a spelling variant: {words[0]!r} / {words[1]!r}"
     return None
 
 
@@ -298,7 +294,7 @@ def _weak(candidate: Candidate, context: RuleContext) -> _Found:
     if not candidate.found_by or not set(candidate.found_by) <= WEAK_SOURCES:
         return None
     heads = [
-        {form.head for form in (*context.forms(e), *context.alternate_forms(e))}
+        {form.head for form in (context.own_form(e), *context.alternate_forms(e))}
         for e in (candidate.a, candidate.b)
     ]
     if heads[0] & heads[1]:
@@ -327,6 +323,13 @@ _RULES = (
 
 def _both_ways(candidate: Candidate) -> tuple[tuple[Entity, Entity], tuple[Entity, Entity]]:
     return (candidate.a, candidate.b), (candidate.b, candidate.a)
+
+
+def _names_a_part(word: str, entity: Entity, context: RuleContext) -> bool:
+    """Whether a label of ``entity``'s lists (or ``entity``) is the part ``word`` names."""
+    return any(
+        context.own_form(mate) == Form(word, ()) for mate in (entity, *context.listmates(entity))
+    )
 
 
 def _covers(general: Form, other: Form) -> bool:

@@ -191,7 +191,7 @@ def _judge(found: tuple[dict[str, Entity], RuleContext], a: str, b: str, how=("r
         (("Chair", "chair"), "seat_holistic_frame", "seat_frame", MERGE, "same part"),
         (("Lamp", "lamp"), "light_bulb", "bulb", MERGE, "same part"),
         (("Table", "table"), "tabletop_connector", "top_connector", MERGE, "same part"),
-        (("TrashCan", "garbage_bin"), "cover_lid", "garbage_bin_lid", MERGE, "repeated"),
+        (("TrashCan", "garbage_bin"), "cover_lid", "garbage_bin_lid", MERGE, "tell nothing"),
         # ... but not across parts: a lid is not its connector
         (
             ("TrashCan", "garbage_bin"),
@@ -223,6 +223,14 @@ def test_rules_on_real_names(raw, a, b, decision, because) -> None:
     verdict = _judge(_scope(*raw), a, b)
     assert verdict is not None and verdict.decision == decision, verdict
     assert because in verdict.rationale
+
+
+def test_modifiers_that_name_other_parts_are_no_qualifiers() -> None:
+    clock = _scope("Clock", "clock")
+    assert _judge(clock, "pendulum_body", "clock_body") is None  # the clock has a pendulum
+    chair = _scope("Chair", "chair")  # a name repeating its parent is not its rest alone
+    assert _judge(chair, "arm_connector", "backrest_connector") is None
+    assert _judge(chair, "back_support", "support") is None
 
 
 def test_category_rules_on_real_names() -> None:
