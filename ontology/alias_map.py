@@ -9,7 +9,7 @@ CanonicalPart(category='bed', part='bed_headboard', part_uid=17)
 
 >>> chair = aliases.parts_of("Chair")                # the candidate part list (parts.parquet)
 >>> chair.names[:2], chair.embeddings.shape         # (n, d): d is the embedder's width
-(('arm_holistic_frame', 'arm_horizontal_bar'), (44, 768))
+(('arm_holistic_frame', 'arm_horizontal_bar'), (45, 768))
 >>> chair.prompts()[0]
 "chair's arm holistic frame"
 
