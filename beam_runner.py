@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """partbank's one entry point: ``python beam_runner.py --pipeline NAME [options]``.
 
-``--help`` lists the pipelines, ``--pipeline NAME --help`` that pipeline's options.
+``--help`` lists the pipelines, ``--pipeline NAME --help`` that pipeline's options,
+``--pipeline NAME --template-metadata`` prints its Flex Template ``metadata.json``.
 Flags the pipeline does not define go to Beam (``--runner``, ``--direct_num_workers``,
 Dataflow's ``--project`` ...); a flag neither knows is an error. Usage errors (a bad flag
 or value, an unwritable ``--output``) print one line and exit 2 before any work; only the
@@ -31,7 +32,8 @@ def _top_level_help() -> str:
         "pipelines:",
         *(f"  {name.ljust(width)}  {entry.summary}" for name, entry in PIPELINES.items()),
         "",
-        "`beam_runner.py --pipeline NAME --help` lists a pipeline's options.",
+        "`beam_runner.py --pipeline NAME --help` lists a pipeline's options;",
+        "`beam_runner.py --pipeline NAME --template-metadata` prints its Flex Template metadata.",
     ]
     return "\n".join(lines)
 
@@ -42,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     selector = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     selector.add_argument("--pipeline")
     selector.add_argument("-h", "--help", action="store_true")
+    selector.add_argument("--template-metadata", action="store_true")
     chosen, rest = selector.parse_known_args(argv)
 
     if chosen.pipeline is None:
@@ -59,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     options_class = entry.options_class()
     if chosen.help:
         print(help_text(entry, options_class))
+        return 0
+    if chosen.template_metadata:
+        from pipelines.template import template_metadata_json
+
+        sys.stdout.write(template_metadata_json(entry, options_class))
         return 0
 
     command = f"beam_runner.py --pipeline {entry.name}"
