@@ -83,15 +83,17 @@ class RuleContext:
     """The label lists of a kind's entities: what tells a name apart from its siblings.
 
     Attributes:
-        lists: label list (an ``Entity.sources`` item) -> the entities using it.
+        lists: (scope, dataset, raw category): a label list as one scope sees it -> the
+            entities using it, by name.
     """
 
-    lists: dict[tuple[str, str], list[Entity]]
+    lists: dict[tuple[str, str, str], list[Entity]]
     _forms: dict[tuple[str, str, str], Form] = field(default_factory=dict)
+    _heads: dict[tuple[str, str, str], dict[str, list[Entity]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, entities: Iterable[Entity]) -> RuleContext:
-        lists: dict[tuple[str, str], list[Entity]] = {}
+        lists: dict[tuple[str, str, str], list[Entity]] = {}
         for entity in entities:
             for source in entity.sources:
                 lists.setdefault((entity.scope, *source), []).append(entity)
@@ -108,15 +110,24 @@ class RuleContext:
         implied = _implied(entity)
         return [form_of(tokens, implied) for tokens in _alternate_tokens(entity)]
 
-    def listmates(self, entity: Entity) -> list[Entity]:
-        """The other entities of the label lists ``entity`` belongs to, by name."""
+    def listmates(self, entity: Entity, head: str) -> list[Entity]:
+        """The other entities with head noun ``head`` of ``entity``'s label lists, by name."""
         mates = {
             mate.name: mate
             for source in entity.sources
-            for mate in self.lists.get((entity.scope, *source), [])
+            for mate in self._by_head((entity.scope, *source)).get(head, [])
             if mate.name != entity.name
         }
         return [mates[name] for name in sorted(mates)]
+
+    def _by_head(self, label_list: tuple[str, str, str]) -> dict[str, list[Entity]]:
+        """A label list's entities by head noun (indexed once)."""
+        if label_list not in self._heads:
+            heads: dict[str, list[Entity]] = {}
+            for entity in self.lists.get(label_list, []):
+                heads.setdefault(self.own_form(entity).head, []).append(entity)
+            self._heads[label_list] = heads
+        return self._heads[label_list]
 
 
 def rule_verdict(
@@ -261,12 +272,12 @@ def _implied_modifiers(candidate: Candidate, context: RuleContext) -> _Found:
             continue  # "pendulum body" is the pendulum's body where a pendulum is a part
         rivals = [
             mate.name
-            for mate in context.listmates(specific)
+            for mate in context.listmates(specific, short.head)
             if _covers(short, context.own_form(mate)) and mate.name != general.name
         ]
         closer = [
             mate.name
-            for mate in context.listmates(general)
+            for mate in context.listmates(general, short.head)
             if _between(short, context.own_form(mate), long)
         ]
         if rivals:
@@ -328,7 +339,8 @@ def _both_ways(candidate: Candidate) -> tuple[tuple[Entity, Entity], tuple[Entit
 def _names_a_part(word: str, entity: Entity, context: RuleContext) -> bool:
     """Whether a label of ``entity``'s lists (or ``entity``) is the part ``word`` names."""
     return any(
-        context.own_form(mate) == Form(word, ()) for mate in (entity, *context.listmates(entity))
+        context.own_form(mate) == Form(word, ())
+        for mate in (entity, *context.listmates(entity, word))
     )
 
 
