@@ -45,18 +45,29 @@ def tiny_obj_corpus(folder: Path, count: int) -> Path:
     return folder
 
 
-#: Runs a command and prints the peak RSS (KiB) of it and its waited-for children.
-_PEAK_RSS = (
-    "import resource, subprocess, sys; "
-    "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
-    "stderr=subprocess.DEVNULL); "
-    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-)
+#: Runs a command, sampling its RSS (KiB) every 0.5 s; prints the samples, then the peak RSS
+#: of it and its waited-for children.
+_PEAK_RSS = """
+import resource, subprocess, sys, time
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+samples = []
+while child.poll() is None:
+    try:
+        status = open(f"/proc/{child.pid}/status").read()
+        samples.append(int(status.split("VmRSS:")[1].split()[0]))
+    except (OSError, IndexError):
+        pass
+    time.sleep(0.5)
+if child.returncode:
+    sys.exit(child.returncode)
+print(*samples)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+"""
 
 
-def run_features(args: list[str]) -> tuple[float, dict, float]:
+def run_features(args: list[str]) -> tuple[float, dict, float, list[float]]:
     """Run the features command in a child process: (wall seconds, its run file, the
-    child's peak RSS in GiB)."""
+    child's peak RSS in GiB, its RSS peak in each eighth of the run in GiB)."""
     start = time.perf_counter()
     command = [sys.executable, str(ROOT / "beam_runner.py"), "--pipeline", "features", *args]
     done = subprocess.run(
@@ -66,9 +77,15 @@ def run_features(args: list[str]) -> tuple[float, dict, float]:
         text=True,
         cwd=ROOT,
     )
+    samples_line, peak_line = done.stdout.strip().splitlines()[-2:]
+    samples = [int(value) / 1024**2 for value in samples_line.split()]
+    eighths = [
+        max(samples[len(samples) * k // 8 : max(len(samples) * (k + 1) // 8, 1)], default=0.0)
+        for k in range(8)
+    ]
     output = Path(args[args.index("--output") + 1])
     run = json.loads((output / "features_run.json").read_text())
-    return time.perf_counter() - start, run, int(done.stdout.split()[-1]) / 1024**2
+    return time.perf_counter() - start, run, int(peak_line) / 1024**2, eighths
 
 
 def shard_bytes(out: Path) -> dict[str, bytes]:
@@ -81,11 +98,11 @@ def rerun(shapes: int, pipeline_args: list[str]) -> None:
         out = Path(tmp) / "out"
         args = ["--source", "partnet", "--input", str(data), "--output", str(out), *pipeline_args]
         label = " ".join(pipeline_args) or "--featurizers none"
-        first_s, first, _ = run_features(args)
+        first_s, first, _, _ = run_features(args)
         before = shard_bytes(out)
-        again_s, again, _ = run_features(args)
+        again_s, again, _, _ = run_features(args)
         sample_data.write_partnet_corpus(data, 10, first=shapes)
-        more_s, more, _ = run_features(args)
+        more_s, more, _, _ = run_features(args)
         after = shard_bytes(out)
         rewritten = sum(after.get(name) != data for name, data in before.items())
         for name, run, wall in (
@@ -147,12 +164,13 @@ def memory(sizes: list[int], pipeline_args: list[str]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             data = tiny_obj_corpus(Path(tmp) / "objs", size)
             out = Path(tmp) / "out"
-            wall, run, peak_gib = run_features(
+            wall, run, peak_gib, eighths = run_features(
                 ["--source", "glb", "--input", str(data), "--output", str(out), *pipeline_args]
             )
             print(
                 f"{size:,} inputs ({label}): peak RSS {peak_gib:.2f} GiB, {wall:.1f} s, "
-                f"{run['counts']['ok']} written, {run['counts']['failed']} failed"
+                f"{run['counts']['ok']} written, {run['counts']['failed']} failed; RSS peak "
+                f"per eighth of the run: {' '.join(f'{g:.2f}' for g in eighths)} GiB"
             )
 
 
