@@ -32,7 +32,7 @@ class Form:
     """A name as head noun and modifiers.
 
     Attributes:
-        head: the last word (singular, lexicon word).
+        head: the last word that is not a number (singular, lexicon word).
         modifiers: the other words that tell it apart, sorted, no repeats.
     """
 
@@ -68,11 +68,13 @@ def form_of(tokens: Sequence[str], implied: frozenset[str] = frozenset()) -> For
     words = words_of(tokens, implied)
     if not words:
         return Form("", ())
-    head = words[-1]
+    named = [i for i, word in enumerate(words) if not word.isdigit()]
+    at = named[-1] if named else len(words) - 1  # a trailing number is no head: leg 01
+    head = words[at]
     modifiers = {
         word
-        for word in words[:-1]
-        if word not in implied and word not in UNINFORMATIVE_MODIFIERS and word != head
+        for i, word in enumerate(words)
+        if i != at and word not in implied and word not in UNINFORMATIVE_MODIFIERS and word != head
     }
     return Form(head, tuple(sorted(modifiers)))
 

@@ -6,7 +6,8 @@ similarity) and a merge is held back when
 
 * ``conflict``: it would put two names judged distinct (or two labels of one closed
   label list) into one group;
-* ``oversized``: the group would exceed ``max_group_size`` names;
+* ``oversized``: the group would exceed ``max_group_size`` names (spellings with one
+  match key count once);
 * ``bridge``: after grouping, it is the one link holding two sub-groups (of two or
   more names each) together; the weakest such link is cut until none is left.
 
@@ -16,7 +17,7 @@ as bridges or for size. Held merges go to the review queue.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ontology.overrides import OVERRIDE
@@ -59,12 +60,19 @@ def group_names(
     judged: Sequence[Judged],
     max_group_size: int,
     apart: Callable[[str, str], bool] | None = None,
+    key_of: Mapping[str, str] | None = None,
 ) -> Grouping:
     """Group ``names`` by the merge verdicts in ``judged`` (see the module docstring).
 
     ``apart(x, y)`` says whether two names are distinct without a verdict (two labels
     of one closed label list, never paired as candidates); such a pair is a conflict too.
+    ``key_of`` maps names to their match keys: a group's size counts distinct keys
+    (``leg_01``, ``Leg`` and ``legs`` are one name); without it, names.
     """
+
+    def size(group: frozenset[str]) -> int:
+        return len({key_of[name] for name in group}) if key_of is not None else len(group)
+
     distinct = {frozenset(j.candidate.names) for j in judged if j.verdict.decision == KEEP_SEPARATE}
     merges = sorted(
         (j for j in judged if j.verdict.decision == MERGE),
@@ -94,17 +102,16 @@ def group_names(
                     )
                 )
                 continue
-            if len(first) + len(second) > max_group_size and not is_certain(merge):
+            joined = first | second
+            if size(joined) > max_group_size and not is_certain(merge):
                 held.append(
                     Held(
                         merge,
                         OVERSIZED,
-                        f"would make a group of "
-                        f"{len(first) + len(second)} names (limit {max_group_size})",
+                        f"would make a group of {size(joined)} names (limit {max_group_size})",
                     )
                 )
                 continue
-            joined = first | second
             group_of.update(dict.fromkeys(joined, joined))
         links.append(merge)
 

@@ -43,7 +43,8 @@ class OntologyOutputs:
         parts: ``parts.parquet`` rows (``parts_schema``).
         alias_log: ``alias_log.jsonl`` records (``ALIAS_LOG_SCHEMA`` fields).
         review: ``review.csv`` rows (``REVIEW_COLUMNS``), most impactful first: by the
-            occurrences the pair's names count together, then similarity, then names.
+            occurrences the pair's names count together, then similarity, then names; one
+            unverified pair per pair of groups.
     """
 
     categories: pa.Table
@@ -127,8 +128,7 @@ def build_outputs(
         [
             _review_row(scope, judged, UNVERIFIED, judged.verdict.rationale)
             for scope in [categories, *scopes]
-            for judged in scope.judged
-            if judged.verdict.decision == UNVERIFIED
+            for judged in _one_per_group_pair(scope)
         ]
         + [
             _review_row(scope, held.judged, held.reason, held.detail)
@@ -149,6 +149,25 @@ def build_outputs(
         descending=[True, True, False, False, False, False],
     ).drop(_IMPACT)
     return OntologyOutputs(category_table, part_table, log, review)
+
+
+def _one_per_group_pair(scope: ResolvedScope) -> list[Judged]:
+    """The scope's unverified pairs, the strongest one per pair of groups.
+
+    ``leg_01``/``top_leg`` and ``leg_02``/``top_leg`` ask one question once the
+    instances are one group; the alias log keeps every pair.
+    """
+    group_of = scope.canonical_of()
+    seen: set[frozenset[str]] = set()
+    kept = []
+    for judged in scope.judged:  # strongest first
+        if judged.verdict.decision != UNVERIFIED:
+            continue
+        groups = frozenset(group_of[name] for name in judged.candidate.names)
+        if groups not in seen:
+            seen.add(groups)
+            kept.append(judged)
+    return kept
 
 
 def _group_columns(groups: Sequence[CanonicalGroup], embedding_dim: int) -> dict[str, Any]:

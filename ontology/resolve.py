@@ -78,7 +78,13 @@ def resolve_scope(
         entity.name: (entity, vector) for entity, vector in zip(entities, vectors, strict=True)
     }
     lists = dict(zip((e.name for e in entities), closed_lists(entities), strict=True))
-    grouping = group_names(by_name, judged, max_group_size, lambda x, y: bool(lists[x] & lists[y]))
+    grouping = group_names(
+        by_name,
+        judged,
+        max_group_size,
+        lambda x, y: bool(lists[x] & lists[y]),
+        {entity.name: entity.key for entity in entities},
+    )
     chosen = [j.verdict for j in judged if j.verdict.decision == MERGE and j.verdict.canonical]
     preferred = {v.canonical for v in chosen if v.verifier == OVERRIDE}
     votes = Counter(v.canonical for v in chosen if v.verifier != OVERRIDE)

@@ -8,7 +8,8 @@ Keep separate:
     ``ontology.lexicon``): ``car_front_bumper``/``car_rear_bumper``; and different
     qualifiers of one class on each side (``left_door``/``top_door``: two positions);
   * the same letters with different numbers (``object007``/``object008``, ``f15``/
-    ``f16``): numbers that name things;
+    ``f16``), or different model codes (``ps5_button``/``mk2_button``): numbers that name
+    things;
   * two labels of one closed label list (a PartNet or 3DCoMPaT++ category): the dataset
     itself tells them apart, even when they normalize alike (3DCoMPaT++ bed has both
     ``bed_support`` and ``support``).
@@ -176,12 +177,18 @@ def _qualifier_class(candidate: Candidate, context: RuleContext) -> _Found:
 
 
 def _numbers(candidate: Candidate, context: RuleContext) -> _Found:
-    """The same letters, different numbers: numbers that name things (``f15``/``f16``)."""
+    """Numbers that name things: the same letters with other numbers (``f15``/``f16``), or
+    different model codes (``ps5_button``/``mk2_button``)."""
     a, b = candidate.a.words, candidate.b.words
     letters_a, letters_b = _DIGITS.sub("", a), _DIGITS.sub("", b)
-    if letters_a != letters_b or _DIGITS.findall(a) == _DIGITS.findall(b):
-        return None
-    return KEEP_SEPARATE, f"numbers that name different things: {a!r} vs {b!r}"
+    codes_a, codes_b = ({w for w in words.split() if _DIGITS.search(w)} for words in (a, b))
+    if letters_a == letters_b and _DIGITS.findall(a) != _DIGITS.findall(b):
+        return KEEP_SEPARATE, f"numbers that name different things: {a!r} vs {b!r}"
+    if codes_a and codes_b and codes_a != codes_b:
+        return KEEP_SEPARATE, (
+            f"different model codes: {sorted(codes_a)[0]!r} vs {sorted(codes_b)[0]!r}"
+        )
+    return None
 
 
 def _closed_list(candidate: Candidate, context: RuleContext) -> _Found:

@@ -146,3 +146,20 @@ def test_the_review_queue_puts_the_most_used_names_first() -> None:
     categories = resolve_scope("category", "", [category("chair")], np.eye(4)[:1], [], 8)
     outputs = build_outputs(categories, [chair], EmbedderSpec("test", "identity", 4), "t")
     assert outputs.review.select("name_a", "name_b").rows() == [("foot", "leg"), ("dial", "knob")]
+
+
+def test_the_review_queue_asks_once_per_pair_of_groups() -> None:
+    leg_1, leg_2 = part("leg_01", dataset="web"), part("leg_02", dataset="web")  # instances
+    top_leg = part("top_leg", dataset="x")
+    verdicts = [
+        judged(leg_1, leg_2, MERGE, 1.0, verifier="rules"),
+        judged(leg_1, top_leg, "unverified", 0.8, verifier="rules"),
+        judged(leg_2, top_leg, "unverified", 0.7, verifier="rules"),
+    ]
+    chair = resolve_scope("part", "chair", [leg_1, leg_2, top_leg], np.eye(3), verdicts, 8)
+    categories = resolve_scope("category", "", [category("chair")], np.eye(3)[:1], [], 8)
+    outputs = build_outputs(categories, [chair], EmbedderSpec("test", "identity", 3), "t")
+    assert outputs.review.select("name_a", "name_b", "similarity").rows() == [
+        ("leg_01", "top_leg", 0.8)
+    ]
+    assert outputs.counts()["unverified"] == 2  # the alias log keeps both pairs
