@@ -120,7 +120,8 @@ ALIAS_LOG_SCHEMA = pa.schema(
 #: Columns of ``review.csv``: the pair, why it is there (unverified|conflict|bridge|
 #: oversized) with the verifier's words, then ``decision``, ``canonical`` and
 #: ``rationale`` left empty for a person; a filled-in file is a valid ``--overrides``.
-#: Rows come most impactful first: by the occurrences both names count, then similarity.
+#: Rows come most impactful first: by the occurrences both names count, then similarity;
+#: one unverified pair per pair of groups.
 REVIEW_COLUMNS = (
     "kind",
     "category",
