@@ -1,8 +1,8 @@
 """Candidate duplicate pairs: similar vectors, nearest neighbours, and lexical relations.
 
 ``scope_candidates`` unions several ways of finding pairs (its docstring). Similarities
-are exact: unit-norm vectors multiplied in blocks of rows on the CPU (numpy's BLAS), two
-labels of one closed label list masked out, each row's strongest others taken in a
+are exact: faiss's brute-force inner-product search over unit-norm vectors, two labels of
+one closed label list masked out, each row's strongest others taken in a
 stable order (ties by the lower index); the similarity a candidate carries is recomputed
 in float64 so that a pair scores the same whichever side found it, and candidates are
 sorted strongest first (``ontology.verdicts.strongest_first``) so that ties at the
@@ -11,9 +11,11 @@ threshold are decided the same way every run.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from itertools import combinations
+from types import ModuleType
 
 import numpy as np
 
@@ -134,9 +136,10 @@ def similar_and_nearest(
     """Each row's similar rows and its ``k`` nearest rows, other than those it shares a
     closed label list with.
 
-    Exact: similarities (rounded to ``SIMILARITY_DIGITS``) in blocks of ``_BLOCK_ROWS``
-    rows, ``(block, n)`` float32 at a time; each row's others in descending similarity,
-    ties by the lower index.
+    Exact: faiss's brute-force inner-product search (``faiss.knn``) over blocks of
+    ``_BLOCK_ROWS`` query rows, fetching enough neighbours that the rows kept apart by a
+    shared list can be dropped; similarities rounded to ``SIMILARITY_DIGITS``; each row's
+    others in descending similarity, ties by the lower index.
 
     Args:
         vectors: ``(n, d)`` unit-norm rows.
@@ -153,30 +156,37 @@ def similar_and_nearest(
     if n < 2:
         return [], []
     x = np.ascontiguousarray(vectors, dtype=np.float32)
-    names = sorted({source for found in lists or [] for source in found})
-    column = {source: c for c, source in enumerate(names)}
-    member = np.zeros((n, len(names)), np.float32)
-    for row, found in enumerate(lists or []):
-        for source in found:
-            member[row, column[source]] = 1.0
-    taken = min(n, max(k, SIMILAR_PER_ENTITY))
+    lists = list(lists) if lists is not None else [frozenset()] * n
+    members: dict[tuple[str, str], int] = Counter(source for found in lists for source in found)
+    # the most rows a row can be kept from: fetch that many more than it needs, plus itself
+    masked = max((sum(members[source] for source in found) for found in lists), default=0)
+    taken = min(n - 1, max(k, SIMILAR_PER_ENTITY))
+    fetch = min(n, taken + masked + 1)
     similar: list[tuple[int, int]] = []
     nearest: list[tuple[int, int]] = []
     for start in range(0, n, _BLOCK_ROWS):
         stop = min(n, start + _BLOCK_ROWS)
-        rows = np.arange(start, stop)
-        scores = np.round(x[start:stop] @ x.T, SIMILARITY_DIGITS)  # a view: BLAS is fast
-        scores[np.arange(len(rows)), rows] = -np.inf
-        if names:
-            scores[(member[start:stop] @ member.T) > 0] = -np.inf
-        order = np.argsort(-scores, axis=1, kind="stable")[:, :taken]
-        best = np.take_along_axis(scores, order, axis=1)
-        for offset, row in enumerate(rows.tolist()):
-            finite = np.isfinite(best[offset])
-            close = finite & (best[offset] >= threshold - _SEARCH_SLACK)
-            nearest.extend((row, int(j)) for j in order[offset, :k][finite[:k]])
-            similar.extend((row, int(j)) for j in order[offset][close])
+        scores, found = _faiss().knn(x[start:stop], x, fetch, metric=_faiss().METRIC_INNER_PRODUCT)
+        scores = np.round(scores, SIMILARITY_DIGITS)
+        for offset, row in enumerate(range(start, stop)):
+            others = [
+                (-float(score), int(j))
+                for score, j in zip(scores[offset], found[offset], strict=True)
+                if j >= 0 and j != row and not (lists[row] & lists[j])
+            ]
+            ranked = sorted(others)[:taken]  # strongest first, ties by the lower index
+            nearest.extend((row, j) for _, j in ranked[:k])
+            similar.extend((row, j) for score, j in ranked if -score >= threshold - _SEARCH_SLACK)
     return similar, nearest
+
+
+def _faiss() -> ModuleType:
+    """faiss, imported quietly: its loader logs at INFO every instruction-set build the
+    wheel lacks ("Could not load library with AVX2 support"), which reads like an error."""
+    logging.getLogger("faiss.loader").setLevel(logging.WARNING)
+    import faiss
+
+    return faiss
 
 
 def lexical_pairs(entities: Sequence[Entity]) -> list[tuple[int, int]]:
