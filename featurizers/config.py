@@ -194,12 +194,14 @@ class FeaturesConfig:
         }
 
     def ontology_fingerprint(self) -> str | None:
-        """SHA-256 of the alias log the names are resolved with (None without ontology)."""
+        """``AliasMap.fingerprint`` of the alias log the names are resolved with (what it
+        resolves, not when: rerunning the ontology does not recompute the features); None
+        without ontology."""
         if not self.ontology:
             return None
         from ontology.alias_map import AliasMap
 
-        return hashlib.sha256(AliasMap.log_path(self.ontology).read_bytes()).hexdigest()
+        return AliasMap.fingerprint(self.ontology)
 
     @cached_property
     def config_hash(self) -> str:

@@ -23,6 +23,7 @@ by their leaf. Lookups are dictionary hits; unknown names raise ``UnknownNameErr
 from __future__ import annotations
 
 import difflib
+import hashlib
 import io
 import json
 from collections import Counter
@@ -166,6 +167,21 @@ class AliasMap:
         if not location.is_file():
             raise FileNotFoundError(f"no alias log at {location}")
         return location
+
+    @staticmethod
+    def fingerprint(path: LocationLike, filesystem: pafs.FileSystem | None = None) -> str:
+        """SHA-256 of what an alias log resolves: every record without its ``at`` time, in
+        file order. Two ontology runs over the same vocabularies give the same fingerprint
+        (their logs differ only in when each record was written), so features shards
+        resolved with either are interchangeable (``FeaturesConfig.config_hash``)."""
+        log = AliasMap.log_path(path, filesystem)
+        digest = hashlib.sha256()
+        with log.filesystem.open_input_stream(log.path) as stream:
+            for line in io.TextIOWrapper(stream, encoding="utf-8"):
+                if line.strip():
+                    record = {k: v for k, v in json.loads(line).items() if k != "at"}
+                    digest.update(json.dumps(record, sort_keys=True).encode() + b"\n")
+        return digest.hexdigest()
 
     @classmethod
     def load(cls, path: LocationLike, filesystem: pafs.FileSystem | None = None) -> AliasMap:

@@ -51,7 +51,6 @@ SHA-256 of its alias log is compared with the shards' ``config.ontology``.
 from __future__ import annotations
 
 import bisect
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -68,6 +67,7 @@ import torch
 from pyarrow import fs as pafs
 from torch.utils.data import Dataset, IterableDataset, Sampler, get_worker_info
 
+from ontology.alias_map import AliasMap
 from schemas.features import META_RUN
 from schemas.locations import Location, LocationLike
 from schemas.reader import batch_to_shapes, shard_files
@@ -88,7 +88,8 @@ class OntologyText:
     Attributes:
         part_embeddings: (P, D) float32, unit norm. part_names, part_categories: P names.
         category_embeddings: (C, D) float32. category_names: C canonical names.
-        alias_log_sha256: SHA-256 of ``alias_log.jsonl`` (what feature shards record).
+        alias_log_sha256: ``AliasMap.fingerprint`` of ``alias_log.jsonl`` (what feature
+            shards record).
     """
 
     def __init__(self, location: LocationLike, filesystem: pafs.FileSystem | None = None):
@@ -107,8 +108,7 @@ class OntologyText:
         self.category_embeddings = _matrix(categories["embedding"])
         self.category_names = categories["name"].to_pylist()
         self._category_uid = {name: uid for uid, name in enumerate(self.category_names)}
-        log_bytes = (folder / "alias_log.jsonl").read_bytes()
-        self.alias_log_sha256 = hashlib.sha256(log_bytes).hexdigest()
+        self.alias_log_sha256 = AliasMap.fingerprint(folder)
 
     def _read(self, name: str, columns: list[str]) -> pa.Table:
         file = self.folder / name

@@ -9,6 +9,7 @@ groups of 1, so the 10 shapes lie in 10 row groups over several files. The Find3
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -205,12 +206,15 @@ def test_unresolved_parts_kept_with_a_zero_embedding_when_asked(outputs):
         ShapeStream(features, ontology=ontology, unresolved="drop")
 
 
-def test_another_ontology_than_the_tables_is_refused(outputs, tmp_path):
+def test_a_rerun_ontology_is_the_same_but_another_is_refused(outputs, tmp_path):
     features, ontology = outputs
     other = tmp_path / "other"
     shutil.copytree(ontology / "ontology", other / "ontology")
-    with (other / "ontology" / "alias_log.jsonl").open("a") as log:
-        log.write("\n")
+    log = other / "ontology" / "alias_log.jsonl"
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    log.write_text("".join(json.dumps({**r, "at": "2030-01-01T00:00:00Z"}) + "\n" for r in records))
+    ShapeStream(features, ontology=other)  # only the times differ: the same ontology
+    log.write_text("".join(log.read_text().splitlines(keepends=True)[:-1]))  # one alias less
     with pytest.raises(ValueError, match="part_uids index another parts table"):
         ShapeStream(features, ontology=other)
 

@@ -230,3 +230,19 @@ def test_a_reused_row_keeps_its_warnings(tmp_path):
     assert beam_runner.main(args) == 0
     again = manifest(out).row(0, named=True)
     assert again["status"] == "skipped_cached" and again["warnings"] == first["warnings"]
+
+
+def test_rerunning_the_ontology_recomputes_no_shape(corpus, tmp_path):
+    ontology = tmp_path / "ontology-out"
+    offline = ["--describer", "template", "--verifier", "rules", "--embedder", "lexical"]
+    command = ["--pipeline", "ontology", "--vocab", "partnet", *offline]
+    assert beam_runner.main([*command, "--output", str(ontology)]) == 0
+    out = tmp_path / "out"
+    assert run_features(corpus, out, "--ontology", str(ontology)) == 0
+    log = ontology / "ontology" / "alias_log.jsonl"
+    first = log.read_bytes()
+
+    assert beam_runner.main([*command, "--output", str(ontology)]) == 0
+    assert log.read_bytes() != first  # written anew: other times, the same resolutions
+    assert run_features(corpus, out, "--ontology", str(ontology)) == 0
+    assert set(statuses(out).values()) == {"skipped_cached"}
