@@ -1,6 +1,7 @@
 """Gemini through ``google-genai``: numbered items answered in batches as structured JSON.
 
-One request carries many items (parts to describe, pairs to verify). Each item's
+One request carries many items (parts to describe, pairs to verify, assets to judge by
+their thumbnail: an item may carry an image, sent as an inline part after its line). Each item's
 answer is cached by (item identity, item prompt SHA-256, model), so a rerun asks only
 for what it does not know yet. Retries:
 
@@ -138,10 +139,17 @@ class CallBudget:
 
 @dataclass(frozen=True)
 class LlmItem:
-    """One item to ask about: who it is (for the cache key) and its prompt line."""
+    """One item to ask about: who it is (for the cache key), its prompt line, and optionally
+    an image sent as an inline part right after that line.
+
+    The cache key covers ``identity`` and the prompt line, not the image bytes: an item
+    with an image names the image (its hash) in ``identity``.
+    """
 
     identity: tuple[str, ...]
     text: str
+    image: bytes | None = None
+    image_mime_type: str = "image/png"
 
 
 @dataclass(frozen=True)
@@ -218,11 +226,7 @@ class BatchAsker:
         pending = list(range(len(items)))
         failure = "no request made"
         for _ in range(self._settings.reply_attempts):
-            prompt = "\n".join(
-                [self._instructions, ""]
-                + [f"{number}. {items[i].text}" for number, i in enumerate(pending, start=1)]
-            )
-            response, failure = self._send(prompt, budget)
+            response, failure = self._send(self._contents([items[i] for i in pending]), budget)
             if response is None:  # no reply: its items stay unanswered
                 if not failure.endswith(BUDGET_EXHAUSTED):  # a run's budget is counted, not logged
                     log.warning("%s (%d items)", failure, len(pending))
@@ -244,8 +248,26 @@ class BatchAsker:
             results[i] = (None, failure, utc_now())
         return [results[i] for i in range(len(items))]
 
-    def _send(self, prompt: str, budget: CallBudget) -> tuple[Any, str]:
-        """The reply to one prompt, or ``(None, why not)``.
+    def _contents(self, items: list[LlmItem]) -> Any:
+        """One request's contents: the instructions and the numbered items.
+
+        Without images, one text; with images, a list of parts: the instructions, then per
+        item its numbered line followed by its image (inline bytes), if it has one.
+        """
+        lines = [f"{number}. {item.text}" for number, item in enumerate(items, start=1)]
+        if all(item.image is None for item in items):
+            return "\n".join([self._instructions, "", *lines])
+        from google.genai import types
+
+        parts = [types.Part.from_text(text=f"{self._instructions}\n")]
+        for line, item in zip(lines, items, strict=True):
+            parts.append(types.Part.from_text(text=line))
+            if item.image is not None:
+                parts.append(types.Part.from_bytes(data=item.image, mime_type=item.image_mime_type))
+        return parts
+
+    def _send(self, contents: Any, budget: CallBudget) -> tuple[Any, str]:
+        """The reply to one request's contents, or ``(None, why not)``.
 
         Each HTTP try takes one call from ``budget``; a 408/429/5xx reply, a timeout or a
         connection error is tried again, up to ``http_attempts`` tries, while the budget lasts.
@@ -268,7 +290,7 @@ class BatchAsker:
                 return None, f"{failure}; then {BUDGET_EXHAUSTED}" if failure else BUDGET_EXHAUSTED
             try:
                 reply = self._client.models.generate_content(
-                    model=self._settings.model, contents=prompt, config=config
+                    model=self._settings.model, contents=contents, config=config
                 )
             except Exception as error:  # any failed request is reported, none raises
                 failure = f"Gemini request failed: {type(error).__name__}: {one_line(error)}"

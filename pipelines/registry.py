@@ -82,6 +82,13 @@ PIPELINES: dict[str, PipelineEntry] = {
             "pipelines.report_options:ReportOptions",
             "output-report",
         ),
+        PipelineEntry(
+            "curate",
+            "a listing of web assets -> selected.csv of those worth featurizing, with reasons",
+            "pipelines.curate",
+            "pipelines.curate_options:CurateOptions",
+            "output-curate",
+        ),
     )
 }
 

@@ -1,7 +1,10 @@
 """A fake Gemini API on 127.0.0.1 for the real ``google-genai`` client.
 
 It answers ``POST /{version}/models/{model}:generateContent`` for the ontology's two
-prompts (descriptions and pair verdicts, told apart by the response schema's title).
+prompts (descriptions and pair verdicts) and the curate pipeline's asset judgements, told
+apart by the response schema's title. A request's text is its text parts joined by
+newlines; an inline image part belongs to the numbered item whose line precedes it, and
+``images`` lists per request the items that had one, with the decoded bytes.
 A script of faults is served first, one per request: ``"429"``, ``"500"``,
 ``"malformed"`` (a reply that does not parse into the schema), ``"partial"`` (a reply
 that leaves out the last item), ``"slow"`` (answers after ``slow_s`` seconds); then
@@ -9,11 +12,15 @@ every request is answered correctly. ``always`` replaces the script's end: e.g.
 ``always="malformed"`` never answers properly.
 
 Verdicts are deterministic: two parts are "the same" when their last words agree
-(``stretcher`` / ``bar stretcher``), and the longer name is canonical.
+(``stretcher`` / ``bar stretcher``), and the longer name is canonical. Judgements too: an
+asset is kept when it has an image and its line does not say ``scan``; its category
+guess is the first word of the instructions' ``Categories:`` line found in its line
+(else ``none``); its quality is 1 + the image's byte length mod 5.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -35,6 +42,7 @@ class FakeGemini:
         self.always = always
         self.slow_s = slow_s
         self.requests: list[dict[str, Any]] = []
+        self.images: list[dict[int, bytes]] = []
         self._lock = threading.Lock()
         fake = self
 
@@ -69,15 +77,60 @@ class FakeGemini:
             return _send(handler, int(fault), error)
         if fault == "slow":
             time.sleep(self.slow_s)
-        prompt = body["contents"][0]["parts"][0]["text"]
+        prompt, images = _read_parts(body["contents"][0]["parts"])
+        with self._lock:
+            self.images.append(images)
         items = _ITEM.findall(prompt)
         if fault == "partial":
             items = items[:-1]
         schema = body["generationConfig"]["responseSchema"]["title"]
-        reply = _verdicts(items) if schema == "_PairVerdicts" else _descriptions(items)
+        if schema == "_PairVerdicts":
+            reply = _verdicts(items)
+        elif schema == "_AssetJudgements":
+            reply = _judgements(items, images, prompt)
+        else:
+            reply = _descriptions(items)
         text = "{not json" if fault == "malformed" else json.dumps(reply)
         content = {"role": "model", "parts": [{"text": text}]}
         _send(handler, 200, {"candidates": [{"content": content, "finishReason": "STOP"}]})
+
+
+def _read_parts(parts: list[dict[str, Any]]) -> tuple[str, dict[int, bytes]]:
+    """The request's text, and item number -> its inline image's bytes."""
+    texts: list[str] = []
+    images: dict[int, bytes] = {}
+    for part in parts:
+        if "text" in part:
+            texts.append(part["text"])
+        elif "inlineData" in part:
+            numbered = _ITEM.findall(texts[-1]) if texts else []
+            assert numbered, "an image part before any numbered item"
+            images[int(numbered[-1][0])] = base64.b64decode(part["inlineData"]["data"])
+    return "\n".join(texts), images
+
+
+def _judgements(
+    items: list[tuple[str, str]], images: dict[int, bytes], prompt: str
+) -> dict[str, Any]:
+    listed = re.search(r"^Categories: (.*)$", prompt, re.MULTILINE)
+    categories = listed.group(1).split(", ") if listed else []
+    judgements = []
+    for number, text in items:
+        image = images.get(int(number))
+        keep = image is not None and "scan" not in text.lower()
+        words = set(re.findall(r"[a-z]+", text.lower()))
+        guess = next((c for c in categories if c in words), "none")
+        judgements.append(
+            {
+                "id": int(number),
+                "keep": keep,
+                "single_object": True,
+                "category": guess,
+                "quality": 1 + len(image) % 5 if image else 1,
+                "reason": "fake: looks fine" if keep else "fake: no thumbnail or a scan",
+            }
+        )
+    return {"judgements": judgements}
 
 
 def _descriptions(items: list[tuple[str, str]]) -> dict[str, Any]:

@@ -1,0 +1,245 @@
+"""``--pipeline curate``: a listing of web assets -> which of them to featurize, and why.
+
+Graph (``pipelines.curate_steps`` does the work in plain Python)::
+
+    listing rows -> CheckAssets (per row: hashes, mesh read, cheap checks; a previous
+      run's results reused by row_key) -> all rows as one element -> Decide (duplicates,
+      Gemini over thumbnail + metadata in batches, decisions)
+      -> OUT/selection.parquet, OUT/selected.csv (path,category), OUT/curate_run.json
+
+Deciding is one element for the reasons the ontology's unifying is: duplicates need every
+row, and one ``--judge-max-calls`` budget is spent in listing order, ``--judge-workers``
+requests at a time. ``--output`` defaults to ``output-curate`` (``pipelines.registry``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections import Counter
+from dataclasses import asdict
+
+import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.metrics import Metrics
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from featurizers.curation import CheckLimits
+from featurizers.listing import ListingError, ListingRow, read_listing
+from ontology.gemini import GeminiSettings, MissingApiKeyError, api_key_from_environment
+from pipelines.curate_options import CurateOptions
+from pipelines.curate_steps import (
+    SELECTION_SCHEMA,
+    AssetCheck,
+    JudgeSetup,
+    Selection,
+    check_asset,
+    decide,
+    limits_key,
+    previous_checks,
+)
+from pipelines.options import CommonOptions
+from pipelines.run_info import package_versions, stage_timings_s, write_run_summary
+from pipelines.sources.base import SourceError, read_file
+from schemas.locations import Location
+
+log = logging.getLogger(__name__)
+
+METRICS = "partbank.curate"
+SELECTION_FILE = "selection.parquet"
+SELECTED_FILE = "selected.csv"
+NO_KEY = "checks (no Gemini API key: set GEMINI_API_KEY for the Gemini judge)"
+_VERSIONED_PACKAGES = ("apache-beam", "numpy", "pyarrow", "trimesh", "scipy", "pillow")
+
+
+def run(options: PipelineOptions) -> int:
+    """Run the curate pipeline; 0 on success, 2 when the listing or flags are unusable."""
+    started = time.time()
+    flags = options.view_as(CurateOptions)
+    output = options.view_as(CommonOptions).output.rstrip("/")
+    try:
+        rows, limits, judge, judge_label = _prepare(flags, output)
+    except (ValueError, SourceError) as error:
+        print(f"beam_runner.py --pipeline curate: {error}", file=sys.stderr)
+        return 2
+    previous = _previous(output)
+    log.info(
+        "curate: %d listed assets, %d checked before, judge %s -> %s",
+        len(rows),
+        len(previous),
+        judge_label,
+        output,
+    )
+    pipeline = beam.Pipeline(options=options)
+    build_pipeline(pipeline, rows, limits, judge, previous, output)
+    result = pipeline.run()
+    result.wait_until_finish()
+    counts = _counts(result)
+    write_run_summary(
+        output,
+        "curate",
+        started,
+        stage_timings_s(result, METRICS),
+        package_versions(_VERSIONED_PACKAGES + (("google-genai",) if judge else ())),
+        config={
+            "listing": flags.listing,
+            "judge": judge_label,
+            "limits": asdict(limits),
+            "judge_model": judge.settings.model if judge else None,
+            "judge_batch_size": judge.settings.batch_size if judge else None,
+            "output": output,
+        },
+        counts=counts,
+    )
+    log.info(
+        "curate: %d kept, %d rejected of %d (%d reused, %d Gemini calls) -> %s/%s",
+        counts.get("kept", 0),
+        counts.get("rejected", 0),
+        counts.get("listed", 0),
+        counts.get("reused", 0),
+        counts.get("llm_calls", 0),
+        output,
+        SELECTED_FILE,
+    )
+    return 0
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    rows: list[ListingRow],
+    limits: CheckLimits,
+    judge: JudgeSetup | None,
+    previous: dict[str, dict],
+    output: str,
+) -> None:
+    """Add the curate graph for listing ``rows`` to ``pipeline``."""
+    limits_json = limits_key(limits)
+    selection = (
+        pipeline
+        | "Listing" >> beam.Create(rows, reshuffle=True)
+        | "CheckAssets" >> beam.Map(_check, limits, limits_json, previous)
+        | "AllRows" >> beam.combiners.ToList()
+        | "Decide" >> beam.Map(_decide, judge)
+    )
+    _ = (
+        selection
+        | "SelectionTable" >> beam.Map(lambda s: s.table)
+        | "WriteSelection"
+        >> beam.io.WriteToParquetBatched(
+            f"{output}/{SELECTION_FILE}",
+            schema=SELECTION_SCHEMA,
+            codec="zstd",
+            num_shards=1,
+            shard_name_template="",
+        )
+    )
+    _ = (
+        selection
+        | "SelectedCsv" >> beam.Map(lambda s: s.selected_csv)
+        | "WriteSelected"
+        >> beam.io.WriteToText(f"{output}/{SELECTED_FILE}", num_shards=1, shard_name_template="")
+    )
+
+
+def _check(
+    row: ListingRow, limits: CheckLimits, limits_json: str, previous: dict[str, dict]
+) -> AssetCheck:
+    begun = time.perf_counter()
+    check = check_asset(row, limits, limits_json, previous)
+    Metrics.distribution(METRICS, "check_ms").update(round(1000 * (time.perf_counter() - begun)))
+    return check
+
+
+def _decide(checks: list[AssetCheck], judge: JudgeSetup | None) -> Selection:
+    begun = time.perf_counter()
+    selection = decide(checks, judge)
+    for name, count in selection.counts.items():
+        Metrics.counter(METRICS, name).inc(count)
+    Metrics.distribution(METRICS, "decide_ms").update(round(1000 * (time.perf_counter() - begun)))
+    return selection
+
+
+def _prepare(
+    flags: CurateOptions, output: str
+) -> tuple[list[ListingRow], CheckLimits, JudgeSetup | None, str]:
+    """The listing's rows, the check limits and the judge; ValueError on a usage error."""
+    if not flags.listing:
+        raise ValueError("--listing FILE is required (a .csv, .jsonl or metadata .json)")
+    try:
+        rows = read_listing(read_file(flags.listing), flags.listing)
+    except ListingError as error:
+        raise ValueError(str(error)) from error
+    licenses = flags.licenses.strip()
+    limits = CheckLimits(
+        min_triangles=flags.min_triangles,
+        max_triangles=flags.max_triangles,
+        require_texture=flags.require_texture,
+        max_objects=flags.max_objects,
+        max_aspect=flags.max_aspect,
+        licenses=()
+        if licenses == "any"
+        else tuple(key.strip() for key in licenses.split(",") if key.strip()),
+    )
+    if flags.judge == "checks":
+        return rows, limits, None, "checks (--judge checks)"
+    try:
+        api_key_from_environment()
+    except MissingApiKeyError:
+        log.warning("curate: no GEMINI_API_KEY or GOOGLE_API_KEY: the cheap checks alone decide")
+        return rows, limits, None, NO_KEY
+    if not 1 <= flags.judge_min_quality <= 5:
+        raise ValueError(f"--judge-min-quality {flags.judge_min_quality}: give 1 to 5")
+    settings = GeminiSettings(
+        model=flags.judge_model,
+        base_url=flags.judge_base_url,
+        timeout_s=flags.judge_timeout,
+        http_attempts=flags.judge_attempts,
+        batch_size=flags.judge_batch_size,
+        workers=flags.judge_workers,
+    )
+    judge = JudgeSetup(
+        settings,
+        flags.judge_cache_dir or f"{output}/cache",
+        _categories(flags.judge_categories),
+        flags.judge_min_quality,
+        flags.judge_max_calls,
+    )
+    return rows, limits, judge, f"gemini ({settings.model})"
+
+
+def _categories(location: str | None) -> tuple[str, ...]:
+    """Category names from an ontology output folder or a one-per-line text file."""
+    if not location:
+        return ()
+    place = Location.of(location)
+    if place.is_dir():
+        for table in (place / "ontology" / "categories.parquet", place / "categories.parquet"):
+            if table.exists():
+                names = pq.read_table(table.path, filesystem=table.filesystem)["name"]
+                return tuple(names.to_pylist())
+        raise ValueError(f"--judge-categories {location}: no ontology/categories.parquet in it")
+    if not place.exists():
+        raise ValueError(f"--judge-categories {location}: no such file or folder")
+    names = [line.strip() for line in place.read_text().splitlines()]
+    return tuple(dict.fromkeys(name for name in names if name))
+
+
+def _previous(output: str) -> dict[str, dict]:
+    """The previous run's check results by row key (empty without a readable one)."""
+    place = Location.of(f"{output}/{SELECTION_FILE}")
+    if not place.exists():
+        return {}
+    try:
+        return previous_checks(pq.read_table(place.path, filesystem=place.filesystem))
+    except (OSError, ValueError, KeyError) as error:
+        log.warning("curate: ignoring unreadable %s (%s); checking every asset", place, error)
+        return {}
+
+
+def _counts(result: beam.runners.runner.PipelineResult) -> dict[str, int]:
+    counts: Counter[str] = Counter()
+    for counter in result.metrics().query(MetricsFilter().with_namespace(METRICS))["counters"]:
+        counts[counter.key.metric.name] += counter.committed
+    return dict(sorted(counts.items()))

@@ -1,0 +1,125 @@
+"""The flags of ``--pipeline curate`` (``pipelines.curate`` runs them)."""
+
+from __future__ import annotations
+
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from featurizers.curation import DEFAULT_LICENSES, CheckLimits
+from ontology.curation import DEFAULT_BATCH_SIZE, DEFAULT_MIN_QUALITY
+from ontology.gemini import DEFAULT_MODEL, GeminiSettings
+
+#: ``--judge`` values: Gemini after the cheap checks, or the cheap checks alone.
+JUDGES = ("gemini", "checks")
+
+
+class CurateOptions(PipelineOptions):
+    """Flags of the curate pipeline."""
+
+    @classmethod
+    def _add_argparse_args(cls, parser) -> None:
+        limits = CheckLimits()
+        parser.add_argument(
+            "--listing",
+            default=None,
+            metavar="FILE",
+            help="the assets to curate: a .csv or .jsonl listing (path, id, thumbnail, "
+            "category, name, tags, categories, description, license) or an Objaverse/"
+            "Sketchfab-style metadata .json",
+        )
+        parser.add_argument(
+            "--min-triangles",
+            type=int,
+            default=limits.min_triangles,
+            help=f"fewest triangles of an asset (default {limits.min_triangles})",
+        )
+        parser.add_argument(
+            "--max-triangles",
+            type=int,
+            default=limits.max_triangles,
+            help=f"most triangles of an asset (default {limits.max_triangles})",
+        )
+        parser.add_argument(
+            "--require-texture",
+            action="store_true",
+            help="reject assets without a base-color texture",
+        )
+        parser.add_argument(
+            "--max-objects",
+            type=int,
+            default=limits.max_objects,
+            help="most separate objects (groups of touching parts holding 5%% of the "
+            f"surface or more) before an asset counts as a scene (default {limits.max_objects})",
+        )
+        parser.add_argument(
+            "--max-aspect",
+            type=float,
+            default=limits.max_aspect,
+            help=f"largest longest-over-shortest bounding box side (default {limits.max_aspect:g})",
+        )
+        parser.add_argument(
+            "--licenses",
+            default=",".join(DEFAULT_LICENSES),
+            help="allowed licence keys, comma-separated (cc0, by, by-sa, by-nc, ...), or "
+            f"any (default {','.join(DEFAULT_LICENSES)})",
+        )
+        parser.add_argument(
+            "--judge",
+            choices=JUDGES,
+            default="gemini",
+            help="who judges what passes the checks: gemini (thumbnail and metadata; "
+            "without an API key the checks alone decide) or checks (default gemini)",
+        )
+        parser.add_argument(
+            "--judge-categories",
+            default=None,
+            metavar="PATH",
+            help="categories Gemini guesses among: an ontology pipeline output folder, or "
+            "a text file with one category per line",
+        )
+        parser.add_argument(
+            "--judge-min-quality",
+            type=int,
+            default=DEFAULT_MIN_QUALITY,
+            help=f"least Gemini quality (1-5) kept (default {DEFAULT_MIN_QUALITY})",
+        )
+        parser.add_argument("--judge-model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
+        parser.add_argument(
+            "--judge-base-url", default=None, help="Gemini API endpoint (a proxy, or a test fake)"
+        )
+        parser.add_argument(
+            "--judge-timeout",
+            type=float,
+            default=GeminiSettings.timeout_s,
+            help=f"seconds per request (default {GeminiSettings.timeout_s:g})",
+        )
+        parser.add_argument(
+            "--judge-attempts",
+            type=int,
+            default=GeminiSettings.http_attempts,
+            help="tries per request on 429/5xx/timeouts; each counts against "
+            f"--judge-max-calls (default {GeminiSettings.http_attempts})",
+        )
+        parser.add_argument(
+            "--judge-batch-size",
+            type=int,
+            default=DEFAULT_BATCH_SIZE,
+            help=f"assets per Gemini request (default {DEFAULT_BATCH_SIZE})",
+        )
+        parser.add_argument(
+            "--judge-workers",
+            type=int,
+            default=GeminiSettings.workers,
+            help=f"Gemini requests in flight at once (default {GeminiSettings.workers})",
+        )
+        parser.add_argument(
+            "--judge-max-calls",
+            type=int,
+            default=None,
+            metavar="N",
+            help="most Gemini HTTP requests the run sends, retries included (default: unlimited)",
+        )
+        parser.add_argument(
+            "--judge-cache-dir",
+            default=None,
+            help="judgement cache (default OUTPUT/cache); keep it to make reruns free",
+        )
