@@ -8,8 +8,9 @@ readers, the Gemini cache) turn what a user typed into something to open:
 >>> Location.of("features", filesystem=fs)       # a path inside any pyarrow FileSystem
 
 URIs pyarrow does not know (``memory://``, other fsspec protocols) are opened through
-fsspec when it is installed. ``str(location)`` is the spelling the user gave, so error
-messages name the input as it was typed.
+fsspec when it is installed. With ``STORAGE_EMULATOR_HOST`` set, ``gs://`` goes to that GCS
+emulator, as ``google-cloud-storage`` does. ``str(location)`` is the spelling the user
+gave, so error messages name the input as it was typed.
 """
 
 from __future__ import annotations
@@ -21,6 +22,16 @@ from pathlib import Path
 
 import pyarrow as pa
 from pyarrow import fs as pafs
+
+#: The variable ``google-cloud-storage`` (and so Beam's ``gs://``) reads to talk to a GCS
+#: emulator instead of Google (``http://127.0.0.1:9023``); ``gs://`` locations follow it too.
+GCS_EMULATOR_VARIABLE = "STORAGE_EMULATOR_HOST"
+
+
+def _gcs_emulator(address: str) -> pafs.GcsFileSystem:
+    """pyarrow's GCS filesystem talking to the emulator at ``address`` (no credentials)."""
+    scheme, _, host = address.rpartition("://")
+    return pafs.GcsFileSystem(anonymous=True, endpoint_override=host, scheme=scheme or "http")
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,9 @@ class Location:
             return cls(filesystem, text, text)
         if "://" not in text:
             return cls(pafs.LocalFileSystem(), Path(text).absolute().as_posix(), text)
+        emulator = os.environ.get(GCS_EMULATOR_VARIABLE)
+        if emulator and text.startswith("gs://"):
+            return cls(_gcs_emulator(emulator), text.removeprefix("gs://"), text)
         try:
             found, path = pafs.FileSystem.from_uri(text)
         except pa.ArrowInvalid as error:
