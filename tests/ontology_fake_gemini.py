@@ -105,7 +105,8 @@ def _read_parts(parts: list[dict[str, Any]]) -> tuple[str, dict[int, bytes]]:
         elif "inlineData" in part:
             numbered = _ITEM.findall(texts[-1]) if texts else []
             assert numbered, "an image part before any numbered item"
-            images[int(numbered[-1][0])] = base64.b64decode(part["inlineData"]["data"])
+            data = part["inlineData"]["data"]  # the client sends URL-safe base64
+            images[int(numbered[-1][0])] = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
     return "\n".join(texts), images
 
 
