@@ -43,8 +43,10 @@ from featurizers.listing import ListingRow
 from ontology.cache import cache_key
 from ontology.curation import AssetToJudge, GeminiJudge, Judgement, prepare_thumbnail
 from ontology.gemini import CallBudget, GeminiSettings
-from pipelines.sources.base import SourceError, read_file
+from pipelines.sources import files
+from pipelines.sources.base import SourceError, check_file, read_file
 from pipelines.sources.meshes import load_mesh_file
+from pipelines.sources.meshfile import mesh_input_files
 from schemas.common import one_line
 
 log = logging.getLogger(__name__)
@@ -97,8 +99,9 @@ class AssetCheck:
 
     Attributes:
         listing: the row.
-        model_sha256, thumbnail_sha256, metadata_sha256: content hashes ("" when unreadable
-            or absent).
+        model_sha256, thumbnail_sha256, metadata_sha256: content hashes (``model_hash``,
+            the thumbnail's bytes, ``ListingRow.metadata_sha256``; "" when unreadable or
+            absent).
         row_key: hash of the three and the check limits: equal keys, equal check results.
         stats: the mesh statistics, None when the mesh could not be read.
         reasons: failed checks (``ASSET_CODES``).
@@ -147,10 +150,7 @@ def check_asset(
 ) -> AssetCheck:
     """Hash a row's files and run the cheap checks (or reuse ``previous[row_key]``)."""
     notes: list[str] = []
-    try:
-        model_sha256, unreadable = hashlib.sha256(read_file(row.path)).hexdigest(), ""
-    except SourceError as error:
-        model_sha256, unreadable = "", reason(UNREADABLE, one_line(error))
+    model_sha256, unreadable = model_hash(row.path)
     thumbnail_sha256, problem = thumbnail_hash(row.thumbnail)
     if problem:
         notes.append(reason(THUMBNAIL, problem))
@@ -168,6 +168,30 @@ def check_asset(
         return AssetCheck(row, *hashes, stats, done["reasons"], tuple(notes), True)
     reasons, stats = _mesh_reasons(row, limits, notes)
     return AssetCheck(row, *hashes, stats, tuple(reasons), tuple(notes), False)
+
+
+def model_hash(path: str) -> tuple[str, str]:
+    """(SHA-256 of a model file's bytes and of its side files', "") or ("", the reason it
+    cannot be read).
+
+    The hash covers the model file's bytes and, in ``mesh_input_files`` order, each side
+    file's name relative to the model's folder and its bytes: copies of an asset under
+    other names, or in other folders with the same side files, hash alike.
+    """
+    digests = files.FileDigests()
+    paths = mesh_input_files(path, digests)
+    if not digests.digest(path).startswith("sha256:"):
+        try:
+            check_file(path)
+        except SourceError as error:
+            return "", reason(UNREADABLE, one_line(error))
+        return "", reason(UNREADABLE, f"{path}: unreadable")
+    folder = files.parent(path)
+    fields = [
+        ("" if side == path else files.relative_to(side, folder), digests.digest(side))
+        for side in paths
+    ]
+    return hashlib.sha256(json.dumps(fields).encode()).hexdigest(), ""
 
 
 def thumbnail_hash(location: str) -> tuple[str, str]:
