@@ -151,3 +151,37 @@ def write_objaverse_json(path: Path, rows: Sequence[dict[str, str]]) -> Path:
         }
     path.write_text(json.dumps(document))
     return path
+
+
+#: One cycle of ``write_mix``: what each asset is, in order (half pass the cheap checks).
+MIX = ("good", "broken", "good", "scene", "good", "duplicate", "good", "license", "good", "flat")
+
+
+def write_mix(folder: Path, count: int) -> list[dict[str, str]]:
+    """``count`` assets cycling through ``MIX``, every good one with its own bytes (a shape of
+    ``sample_data.SHAPES`` scaled by its index) and thumbnail; a listing's rows."""
+    folder.mkdir(parents=True, exist_ok=True)
+    makers = list(sample_data.SHAPES.items())
+    rows = []
+    for i in range(count):
+        kind = MIX[i % len(MIX)]
+        category, make = makers[i % len(makers)]
+        name = f"{kind}_{i:05d}"
+        scaled = [(n, m.copy().apply_scale(1 + i * 1e-4)) for n, m in make()]
+        path = folder / f"{name}.glb"
+        if kind in ("good", "license"):
+            sample_data.write_glb(path, scaled)
+        elif kind == "broken":
+            path.write_bytes(sample_data.scene_of(scaled).export(file_type="glb")[:300])
+        elif kind == "scene":
+            sample_data.write_glb(path, scene_of_chairs(3 + i % 3))
+        elif kind == "duplicate":
+            path.write_bytes((folder / rows[-1]["path"]).read_bytes())
+        else:
+            sample_data.write_glb(path, floor_tile())
+        thumb = kind == "good"
+        if thumb:
+            thumbnail(folder / "thumbs" / f"{name}.png", i)
+        licence = "CC BY-NC 4.0" if kind == "license" else "CC-BY-4.0"
+        rows.append(_row(name, category, f"{category} {i}", category, licence, thumb=thumb))
+    return rows
