@@ -1,10 +1,11 @@
 """Figures of the curate pipeline (issue 15): cheap-check speed and the Gemini calls saved.
 
-    python benchmarks/curate_checks.py [--assets 400] [--batch-size 8]
+    python benchmarks/curate_checks.py [--assets 400] [--detail 0] [--batch-size 8]
 
 Writes a generated listing of ``--assets`` GLB assets with a known mix
 (``tests.curate_assets.MIX``: half good single objects, and broken files, scenes of chairs,
-duplicates, non-commercial licences and flat slabs), then prints:
+duplicates, non-commercial licences and flat slabs; ``--detail K`` splits every triangle
+of the good shapes in four K times: 4**K times the triangles), then prints:
 
 * cheap checks per second on one core: ``check_asset`` (hash, read, checks) in this
   process, all assets and the good ones alone;
@@ -40,14 +41,19 @@ from tests.ontology_fake_gemini import FakeGemini  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--assets", type=int, default=400)
+    parser.add_argument("--detail", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "assets"
-        listing = write_csv(folder / "listing.csv", write_mix(folder, args.assets))
+        listing = write_csv(folder / "listing.csv", write_mix(folder, args.assets, args.detail))
         rows = read_listing(listing.read_bytes(), str(listing))
         good = sum(MIX[i % len(MIX)] == "good" for i in range(args.assets))
-        print(f"listing: {args.assets} assets, {good} good ({', '.join(sorted(set(MIX)))})")
+        triangles = [check_asset(row, CheckLimits(), "", {}).stats for row in rows[:1]]
+        print(
+            f"listing: {args.assets} assets, {good} good ({', '.join(sorted(set(MIX)))}); "
+            f"the first has {triangles[0].triangles:,} triangles"
+        )
         check_rate(rows)
         pipeline_run(listing, Path(tmp) / "out", args.assets, args.batch_size)
 

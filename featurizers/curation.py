@@ -103,17 +103,24 @@ def mesh_stats(meshes: Sequence[trimesh.Trimesh], limits: CheckLimits) -> MeshSt
     if not triangles:
         return MeshStats(0, 0.0, 0, 0, 0.0)
     textured = sum(len(mesh.faces) for mesh in meshes if _has_texture(mesh))
+    # + 0.0 turns -0.0 into 0.0, so that one position has one byte pattern
     vertices = np.concatenate([np.asarray(mesh.vertices, dtype=np.float64) for mesh in meshes])
+    vertices = vertices + 0.0
     offsets = np.cumsum([0] + [len(mesh.vertices) for mesh in meshes[:-1]])
     faces = np.concatenate(
         [mesh.faces + offset for mesh, offset in zip(meshes, offsets, strict=True)]
     )
-    areas = np.concatenate([mesh.area_faces for mesh in meshes])
-    lo, hi = vertices.min(axis=0), vertices.max(axis=0)
-    sides = hi - lo
+    corners = vertices[faces]  # (F, 3, 3)
+    areas = 0.5 * np.linalg.norm(
+        np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]), axis=1
+    )
+    points = corners.reshape(-1, 3)
+    sides = points.max(axis=0) - points.min(axis=0)
     aspect = float(sides.max() / sides.min()) if sides.min() > 0 else float("inf")
-    labels, count = _face_components(vertices, faces)
-    objects = _objects(vertices, faces, areas, labels, count, limits, float(np.linalg.norm(sides)))
+    positions, position_of = _positions(vertices)
+    labels, count, position_label = _face_components(position_of[faces], len(positions))
+    diagonal = float(np.linalg.norm(sides))
+    objects = _objects(positions, position_label, areas, labels, count, limits, diagonal)
     return MeshStats(triangles, textured / triangles, count, objects, aspect)
 
 
@@ -187,41 +194,59 @@ def _has_texture(mesh: trimesh.Trimesh) -> bool:
     return image is not None and getattr(mesh.visual, "uv", None) is not None
 
 
-def _face_components(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, int]:
-    """(F,) component label per face, and the component count; vertices at one position
-    are one vertex."""
-    _, position = np.unique(vertices, axis=0, return_inverse=True)
-    corners = position.reshape(-1)[faces]  # (F, 3) position ids
-    size = int(corners.max()) + 1
+def _positions(vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct positions (P, 3) of vertices (V, 3), and each vertex's position id (V,)."""
+    keys = np.ascontiguousarray(vertices).view(np.dtype((np.void, 24))).ravel()
+    _, first, position_of = np.unique(keys, return_index=True, return_inverse=True)
+    return vertices[first], position_of.reshape(-1)
+
+
+def _face_components(corners: np.ndarray, size: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """Connected components of triangles sharing a position.
+
+    Args:
+        corners: (F, 3) position ids of each triangle's corners.
+        size: the number of positions P.
+
+    Returns:
+        (F,) component per triangle, the component count C, and (P,) component per
+        position (-1 for a position no triangle uses).
+    """
     rows = np.concatenate([corners[:, 0], corners[:, 1]])
     cols = np.concatenate([corners[:, 1], corners[:, 2]])
     graph = coo_matrix((np.ones(len(rows), dtype=np.int8), (rows, cols)), shape=(size, size))
-    _, vertex_label = connected_components(graph, directed=False)
-    face_label = vertex_label[corners[:, 0]]
-    _, labels = np.unique(face_label, return_inverse=True)
-    return labels, int(labels.max()) + 1
+    found, position_label = connected_components(graph, directed=False)
+    used, labels = np.unique(position_label[corners[:, 0]], return_inverse=True)
+    renumber = np.full(found, -1)
+    renumber[used] = np.arange(len(used))
+    return labels.reshape(-1), len(used), renumber[position_label]
 
 
 def _objects(
-    vertices: np.ndarray,
-    faces: np.ndarray,
+    positions: np.ndarray,
+    position_label: np.ndarray,
     areas: np.ndarray,
     labels: np.ndarray,
     count: int,
     limits: CheckLimits,
     diagonal: float,
 ) -> int:
-    """How many groups of touching components hold ``object_share`` of the area or more."""
+    """How many groups of touching components hold ``object_share`` of the area or more.
+
+    Args:
+        positions: (P, 3) distinct vertex positions; position_label: (P,) their component.
+        areas: (F,) triangle areas; labels: (F,) their component, of ``count``.
+    """
     area = np.bincount(labels, weights=areas, minlength=count)
     total = area.sum()
     if total <= 0:
         return 0
-    corner_labels = np.repeat(labels, 3)
-    points = vertices[faces.reshape(-1)]
-    lo = np.full((count, 3), np.inf)
-    hi = np.full((count, 3), -np.inf)
-    np.minimum.at(lo, corner_labels, points)
-    np.maximum.at(hi, corner_labels, points)
+    used = position_label >= 0
+    order = np.argsort(position_label[used], kind="stable")
+    sorted_labels, points = position_label[used][order], positions[used][order]
+    starts = np.flatnonzero(np.r_[True, sorted_labels[1:] != sorted_labels[:-1]])
+    lo = np.minimum.reduceat(points, starts, axis=0)  # (C, 3): every component has a position
+    hi = np.maximum.reduceat(points, starts, axis=0)
     kept = np.argsort(-area, kind="stable")[:MAX_CLUSTERED_COMPONENTS]
     grow = limits.touch_tolerance * diagonal
     lo, hi = lo[kept] - grow, hi[kept] + grow

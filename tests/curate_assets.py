@@ -157,9 +157,10 @@ def write_objaverse_json(path: Path, rows: Sequence[dict[str, str]]) -> Path:
 MIX = ("good", "broken", "good", "scene", "good", "duplicate", "good", "license", "good", "flat")
 
 
-def write_mix(folder: Path, count: int) -> list[dict[str, str]]:
+def write_mix(folder: Path, count: int, detail: int = 0) -> list[dict[str, str]]:
     """``count`` assets cycling through ``MIX``, every good one with its own bytes (a shape of
-    ``sample_data.SHAPES`` scaled by its index) and thumbnail; a listing's rows."""
+    ``sample_data.SHAPES`` scaled by its index, each triangle split in 4 ``detail`` times)
+    and thumbnail; a listing's rows."""
     folder.mkdir(parents=True, exist_ok=True)
     makers = list(sample_data.SHAPES.items())
     rows = []
@@ -167,7 +168,7 @@ def write_mix(folder: Path, count: int) -> list[dict[str, str]]:
         kind = MIX[i % len(MIX)]
         category, make = makers[i % len(makers)]
         name = f"{kind}_{i:05d}"
-        scaled = [(n, m.copy().apply_scale(1 + i * 1e-4)) for n, m in make()]
+        scaled = [(n, _finer(m, detail).apply_scale(1 + i * 1e-4)) for n, m in make()]
         path = folder / f"{name}.glb"
         if kind in ("good", "license"):
             sample_data.write_glb(path, scaled)
@@ -185,3 +186,9 @@ def write_mix(folder: Path, count: int) -> list[dict[str, str]]:
         licence = "CC BY-NC 4.0" if kind == "license" else "CC-BY-4.0"
         rows.append(_row(name, category, f"{category} {i}", category, licence, thumb=thumb))
     return rows
+
+
+def _finer(mesh: trimesh.Trimesh, times: int) -> trimesh.Trimesh:
+    for _ in range(times):
+        mesh = mesh.subdivide()
+    return mesh.copy()
