@@ -15,6 +15,7 @@ requests at a time. ``--output`` defaults to ``output-curate`` (``pipelines.regi
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections import Counter
@@ -167,8 +168,11 @@ def _prepare(
     """The listing's rows, the check limits and the judge; ValueError on a usage error."""
     if not flags.listing:
         raise ValueError("--listing FILE is required (a .csv, .jsonl or metadata .json)")
+    # a local listing's rows are located from its absolute path, so that selected.csv,
+    # read from another folder, names the same files
+    listing = flags.listing if "://" in flags.listing else os.path.abspath(flags.listing)
     try:
-        rows = read_listing(read_file(flags.listing), flags.listing)
+        rows = read_listing(read_file(listing), listing)
     except ListingError as error:
         raise ValueError(str(error)) from error
     licenses = flags.licenses.strip()

@@ -103,6 +103,15 @@ def test_selected_csv_lists_the_kept_paths_and_categories(assets, checked):
     assert selected["category"].to_list() == ["chair", "table", "mug", "lamp", "mug"]
 
 
+def test_a_relative_listing_gives_absolute_paths_in_selected_csv(assets, tmp_path, monkeypatch):
+    listing, _ = assets
+    monkeypatch.chdir(listing.parent.parent)
+    relative = f"{listing.parent.name}/{listing.name}"
+    assert curate(Path(relative), tmp_path, "--judge", "checks") == 0
+    paths = pl.read_csv(tmp_path / "selected.csv")["path"].to_list()
+    assert paths == [str(listing.parent / f"{name}.glb") for name in PASSING]
+
+
 def test_scene_triangle_and_texture_checks_measure_the_meshes(tmp_path):
     limits = CheckLimits(require_texture=True)
     chair = load_mesh_file(str(sample_data.write_glb(tmp_path / "c.glb", sample_data.chair())))
