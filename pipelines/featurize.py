@@ -111,8 +111,10 @@ class FeaturizeStep(GuardedStep):
     one thread per core in each of several worker processes on one machine they fight
     over the cores (measured on 2 cores: ``locate_points`` 0.5 s a shape instead of
     35 ms, and 200 shapes with 2 processes 2x slower than with 1). With ``processes`` > 1
-    each process runs torch on cores / processes threads (at least 1); with 1, torch
-    keeps its default.
+    each process runs torch on cores / processes threads (at least 1), and Mesa's llvmpipe
+    rasterizer on as many (``LP_NUM_THREADS``, read when the process's first GL context is
+    made, which is after ``setup``; a value set by the user is kept); with 1, both keep
+    their defaults.
     """
 
     def __init__(self, step: Callable[[SampledShape], Any], processes: int):
@@ -121,7 +123,9 @@ class FeaturizeStep(GuardedStep):
 
     def setup(self) -> None:
         if self.processes > 1:
-            torch.set_num_threads(max(1, (os.cpu_count() or 1) // self.processes))
+            share = max(1, (os.cpu_count() or 1) // self.processes)
+            torch.set_num_threads(share)
+            os.environ.setdefault("LP_NUM_THREADS", str(share))
 
 
 class Featurize(beam.PTransform):

@@ -240,16 +240,24 @@ def test_reader_yields_torch_tensors(runs):
 
 
 @pytest.mark.parametrize("processes", [2, 64])
-def test_a_worker_process_among_several_gives_torch_its_share_of_the_cores(processes):
+def test_a_worker_process_among_several_gives_torch_and_llvmpipe_its_share_of_the_cores(
+    processes, monkeypatch
+):
     import torch
 
     from pipelines.featurize import FeaturizeStep
 
+    monkeypatch.delenv("LP_NUM_THREADS", raising=False)  # restored after the test
     default = torch.get_num_threads()
+    share = max(1, os.cpu_count() // processes)
     try:
         FeaturizeStep(lambda shape: shape, processes=1).setup()
-        assert torch.get_num_threads() == default
+        assert torch.get_num_threads() == default and "LP_NUM_THREADS" not in os.environ
         FeaturizeStep(lambda shape: shape, processes=processes).setup()
-        assert torch.get_num_threads() == max(1, os.cpu_count() // processes)
+        assert torch.get_num_threads() == share
+        assert os.environ["LP_NUM_THREADS"] == str(share)
+        monkeypatch.setenv("LP_NUM_THREADS", "3")  # the user's own setting is kept
+        FeaturizeStep(lambda shape: shape, processes=processes).setup()
+        assert os.environ["LP_NUM_THREADS"] == "3"
     finally:
         torch.set_num_threads(default)
