@@ -2,9 +2,10 @@
 
 Graph (``pipelines.curate_steps`` does the work in plain Python)::
 
-    listing rows -> CheckAssets (per row: hashes, mesh read, cheap checks; a previous
-      run's results reused by row_key) -> all rows as one element -> Decide (duplicates,
-      Gemini over thumbnail + metadata in batches, decisions)
+    listing file -> its rows (read on a worker) -> CheckAssets (per row: hashes, mesh
+      read, cheap checks; a previous run's results reused by row_key) -> all rows as
+      one element -> Decide (duplicates, Gemini over thumbnail + metadata in batches,
+      decisions)
       -> OUT/selection.parquet, OUT/selected.csv (path,category), OUT/curate_run.json
 
 Deciding is one element for the reasons the ontology's unifying is: duplicates need every
@@ -61,20 +62,13 @@ def run(options: PipelineOptions) -> int:
     flags = options.view_as(CurateOptions)
     output = options.view_as(CommonOptions).output.rstrip("/")
     try:
-        rows, limits, judge, judge_label = _prepare(flags, output)
+        listing, rows, limits, judge, judge_label = _prepare(flags, output)
     except (ValueError, SourceError) as error:
         print(f"beam_runner.py --pipeline curate: {error}", file=sys.stderr)
         return 2
-    previous = _previous(output)
-    log.info(
-        "curate: %d listed assets, %d checked before, judge %s -> %s",
-        len(rows),
-        len(previous),
-        judge_label,
-        output,
-    )
+    log.info("curate: %d listed assets, judge %s -> %s", rows, judge_label, output)
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, rows, limits, judge, previous, output)
+    build_pipeline(pipeline, listing, limits, judge, output)
     result = pipeline.run()
     result.wait_until_finish()
     counts = _counts(result)
@@ -109,18 +103,23 @@ def run(options: PipelineOptions) -> int:
 
 def build_pipeline(
     pipeline: beam.Pipeline,
-    rows: list[ListingRow],
+    listing: str,
     limits: CheckLimits,
     judge: JudgeSetup | None,
-    previous: dict[str, dict],
     output: str,
 ) -> None:
-    """Add the curate graph for listing ``rows`` to ``pipeline``."""
-    limits_json = limits_key(limits)
+    """Add the curate graph for the listing file at ``listing`` to ``pipeline``.
+
+    The listing is read on a worker (the job graph holds its location, not its rows);
+    each worker reads the previous run's selection table once.
+    """
     selection = (
         pipeline
-        | "Listing" >> beam.Create(rows, reshuffle=True)
-        | "CheckAssets" >> beam.Map(_check, limits, limits_json, previous)
+        | "Listing" >> beam.Create([listing])
+        | "ListingRows"
+        >> beam.FlatMap(lambda location: read_listing(read_file(location), location))
+        | "Spread" >> beam.Reshuffle()
+        | "CheckAssets" >> beam.ParDo(CheckAssets(limits, f"{output}/{SELECTION_FILE}"))
         | "AllRows" >> beam.combiners.ToList()
         | "Decide" >> beam.Map(_decide, judge)
     )
@@ -144,13 +143,23 @@ def build_pipeline(
     )
 
 
-def _check(
-    row: ListingRow, limits: CheckLimits, limits_json: str, previous: dict[str, dict]
-) -> AssetCheck:
-    begun = time.perf_counter()
-    check = check_asset(row, limits, limits_json, previous)
-    Metrics.distribution(METRICS, "check_ms").update(round(1000 * (time.perf_counter() - begun)))
-    return check
+class CheckAssets(beam.DoFn):
+    """Listing rows -> ``AssetCheck``s, reusing the previous selection table's results."""
+
+    def __init__(self, limits: CheckLimits, previous_selection: str) -> None:
+        self._limits = limits
+        self._limits_json = limits_key(limits)
+        self._previous_selection = previous_selection
+        self._previous: dict[str, dict] = {}
+
+    def setup(self) -> None:
+        self._previous = _previous(self._previous_selection)
+
+    def process(self, row: ListingRow):
+        begun = time.perf_counter()
+        yield check_asset(row, self._limits, self._limits_json, self._previous)
+        elapsed_ms = round(1000 * (time.perf_counter() - begun))
+        Metrics.distribution(METRICS, "check_ms").update(elapsed_ms)
 
 
 def _decide(checks: list[AssetCheck], judge: JudgeSetup | None) -> Selection:
@@ -164,15 +173,16 @@ def _decide(checks: list[AssetCheck], judge: JudgeSetup | None) -> Selection:
 
 def _prepare(
     flags: CurateOptions, output: str
-) -> tuple[list[ListingRow], CheckLimits, JudgeSetup | None, str]:
-    """The listing's rows, the check limits and the judge; ValueError on a usage error."""
+) -> tuple[str, int, CheckLimits, JudgeSetup | None, str]:
+    """The listing's location and row count (read once here, to stop a bad listing before
+    any work), the check limits and the judge; ValueError on a usage error."""
     if not flags.listing:
         raise ValueError("--listing FILE is required (a .csv, .jsonl or metadata .json)")
     # a local listing's rows are located from its absolute path, so that selected.csv,
     # read from another folder, names the same files
     listing = flags.listing if "://" in flags.listing else os.path.abspath(flags.listing)
     try:
-        rows = read_listing(read_file(listing), listing)
+        rows = len(read_listing(read_file(listing), listing))
     except ListingError as error:
         raise ValueError(str(error)) from error
     licenses = flags.licenses.strip()
@@ -187,12 +197,12 @@ def _prepare(
         else tuple(key.strip() for key in licenses.split(",") if key.strip()),
     )
     if flags.judge == "checks":
-        return rows, limits, None, "checks (--judge checks)"
+        return listing, rows, limits, None, "checks (--judge checks)"
     try:
         api_key_from_environment()
     except MissingApiKeyError:
         log.warning("curate: no GEMINI_API_KEY or GOOGLE_API_KEY: the cheap checks alone decide")
-        return rows, limits, None, NO_KEY
+        return listing, rows, limits, None, NO_KEY
     if not 1 <= flags.judge_min_quality <= 5:
         raise ValueError(f"--judge-min-quality {flags.judge_min_quality}: give 1 to 5")
     settings = GeminiSettings(
@@ -210,7 +220,7 @@ def _prepare(
         flags.judge_min_quality,
         flags.judge_max_calls,
     )
-    return rows, limits, judge, f"gemini ({settings.model})"
+    return listing, rows, limits, judge, f"gemini ({settings.model})"
 
 
 def _categories(location: str | None) -> tuple[str, ...]:
@@ -230,9 +240,9 @@ def _categories(location: str | None) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for name in names if name))
 
 
-def _previous(output: str) -> dict[str, dict]:
-    """The previous run's check results by row key (empty without a readable one)."""
-    place = Location.of(f"{output}/{SELECTION_FILE}")
+def _previous(selection: str) -> dict[str, dict]:
+    """A previous run's check results by row key (empty without a readable table)."""
+    place = Location.of(selection)
     if not place.exists():
         return {}
     try:
