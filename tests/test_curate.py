@@ -14,8 +14,9 @@ import pytest
 
 import beam_runner
 from featurizers.curation import CheckLimits, check_reasons, license_key, mesh_stats
-from featurizers.listing import ListingError, read_listing
+from featurizers.listing import ListingError, ListingRow, read_listing
 from pipelines import sample_data
+from pipelines.curate_steps import check_asset, decide, limits_key, model_hash, previous_checks
 from pipelines.sources.meshes import load_mesh_file
 from tests.curate_assets import (
     write_assets,
@@ -110,6 +111,23 @@ def test_a_relative_listing_gives_absolute_paths_in_selected_csv(assets, tmp_pat
     assert curate(Path(relative), tmp_path, "--judge", "checks") == 0
     paths = pl.read_csv(tmp_path / "selected.csv")["path"].to_list()
     assert paths == [str(listing.parent / f"{name}.glb") for name in PASSING]
+
+
+def test_model_hash_covers_side_files_and_reruns_reuse_only_unchanged_ones(tmp_path):
+    first, second = tmp_path / "a" / "mug.gltf", tmp_path / "b" / "mug.gltf"
+    sample_data.write_gltf(first, sample_data.mug(), textured=("body",))
+    shutil.copytree(first.parent, second.parent)
+    assert model_hash(str(first)) == model_hash(str(second))  # a copy elsewhere
+    limits = CheckLimits(licenses=())
+    rows = [ListingRow(k, f"mug{k}", str(path)) for k, path in enumerate((first, second))]
+    checks = [check_asset(row, limits, limits_key(limits), {}) for row in rows]
+    previous = previous_checks(decide(checks, None).table)
+    (buffer,) = [p for p in second.parent.iterdir() if p.suffix == ".bin"]
+    buffer.write_bytes(buffer.read_bytes() + b"\0" * 4)  # a changed side file, .gltf as it was
+    assert model_hash(str(first)) != model_hash(str(second))
+    again = [check_asset(row, limits, limits_key(limits), previous) for row in rows]
+    assert [check.reused for check in again] == [True, False]
+    assert again[0].stats == checks[0].stats and again[1].stats.textured_share > 0
 
 
 def test_scene_triangle_and_texture_checks_measure_the_meshes(tmp_path):
