@@ -4,6 +4,7 @@ ontology on generated assets."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import shutil
@@ -11,14 +12,18 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from PIL import Image
 
 import beam_runner
 from featurizers.curation import CheckLimits, check_reasons, license_key, mesh_stats
 from featurizers.listing import ListingError, ListingRow, read_listing
+from ontology.curation import Thumbnail, prepare_thumbnail
 from pipelines import sample_data
+from pipelines.curate import _categories
 from pipelines.curate_steps import check_asset, decide, limits_key, model_hash, previous_checks
 from pipelines.sources.meshes import load_mesh_file
 from tests.curate_assets import (
+    thumbnail,
     write_assets,
     write_csv,
     write_jsonl,
@@ -144,6 +149,17 @@ def test_scene_triangle_and_texture_checks_measure_the_meshes(tmp_path):
     assert few == ["triangles: 96 triangles, outside 100..1,000,000"]
     assert check_reasons(stats, "", CheckLimits()) == ["license: no licence given"]
     assert check_reasons(stats, "", CheckLimits(licenses=())) == []
+
+
+def test_thumbnails_larger_than_512_px_are_sent_scaled_down_as_png(tmp_path):
+    small = thumbnail(tmp_path / "small.png", 3).read_bytes()
+    assert prepare_thumbnail(small, "h") == Thumbnail(small, "image/png", "h")  # as it is
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (1024, 640), (200, 30, 30)).save(big, format="JPEG")
+    sent = prepare_thumbnail(big.read_bytes(), "h")
+    assert sent.mime_type == "image/png" and Image.open(io.BytesIO(sent.data)).size == (512, 320)
+    with pytest.raises(ValueError, match="unreadable image"):
+        prepare_thumbnail(b"not an image", "h")
 
 
 def test_licence_keys_of_sketchfab_and_spdx_spellings():
@@ -300,3 +316,5 @@ def test_chain_curate_features_ontology(assets, checked, tmp_path):
     assert code == 0
     categories = pl.read_parquet(ontology / "ontology" / "categories.parquet")
     assert {"chair", "table", "mug", "lamp"} <= set(categories["name"])
+    # the ontology's categories are what --judge-categories ONTOLOGY_OUT offers Gemini
+    assert _categories(str(ontology)) == tuple(categories["name"])
