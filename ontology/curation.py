@@ -101,6 +101,11 @@ class Judgement:
     prompt_sha256: str
     at: str
 
+    @classmethod
+    def unanswered(cls, failure: str, prompt_sha256: str = "", at: str = "") -> Judgement:
+        """No answer, and why."""
+        return cls(None, None, "", None, "", failure, "", prompt_sha256, at)
+
 
 def prepare_thumbnail(data: bytes, sha256: str) -> Thumbnail:
     """The image to send: as it is when PNG/JPEG/WebP at most ``THUMBNAIL_PIXELS`` per side,
@@ -152,17 +157,7 @@ class GeminiJudge:
         for answer in answers:
             if answer.value is None:
                 judgements.append(
-                    Judgement(
-                        None,
-                        None,
-                        "",
-                        None,
-                        "",
-                        answer.failure,
-                        "",
-                        answer.prompt_sha256,
-                        answer.at,
-                    )
+                    Judgement.unanswered(answer.failure, answer.prompt_sha256, answer.at)
                 )
                 continue
             value = answer.value

@@ -42,7 +42,7 @@ from featurizers.curation import (
 from featurizers.listing import ListingRow
 from ontology.cache import cache_key
 from ontology.curation import AssetToJudge, GeminiJudge, Judgement, prepare_thumbnail
-from ontology.gemini import CallBudget, GeminiSettings
+from ontology.gemini import CallBudget, GeminiSettings, MissingApiKeyError
 from pipelines.sources import files
 from pipelines.sources.base import SourceError, check_file, read_file
 from pipelines.sources.meshes import load_mesh_file
@@ -264,7 +264,11 @@ def decide(checks: Sequence[AssetCheck], judge: JudgeSetup | None) -> Selection:
 def _judge(
     survivors: Sequence[AssetCheck], judge: JudgeSetup, budget: CallBudget
 ) -> dict[int, Judgement]:
-    gemini = GeminiJudge(judge.settings, judge.cache_dir, judge.categories)
+    try:
+        gemini = GeminiJudge(judge.settings, judge.cache_dir, judge.categories)
+    except MissingApiKeyError:  # a worker without the launcher's environment
+        failure = Judgement.unanswered("no Gemini API key on the worker")
+        return {check.listing.row: failure for check in survivors}
     judgements: dict[int, Judgement] = {}
     for start in range(0, len(survivors), JUDGE_CHUNK):
         chunk = survivors[start : start + JUDGE_CHUNK]

@@ -18,9 +18,17 @@ import beam_runner
 from featurizers.curation import CheckLimits, check_reasons, license_key, mesh_stats
 from featurizers.listing import ListingError, ListingRow, read_listing
 from ontology.curation import Thumbnail, prepare_thumbnail
+from ontology.gemini import GeminiSettings
 from pipelines import sample_data
 from pipelines.curate import _categories
-from pipelines.curate_steps import check_asset, decide, limits_key, model_hash, previous_checks
+from pipelines.curate_steps import (
+    JudgeSetup,
+    check_asset,
+    decide,
+    limits_key,
+    model_hash,
+    previous_checks,
+)
 from pipelines.sources.meshes import load_mesh_file
 from tests.curate_assets import (
     thumbnail,
@@ -219,6 +227,21 @@ def test_without_a_key_the_checks_decide_and_the_output_says_so(assets, tmp_path
     assert run_file(tmp_path)["config"]["judge"].startswith("checks (no Gemini API key")
     table = selection(tmp_path)
     assert set(table["decided_by"]) == {"checks"} and table["gemini_keep"].null_count() == 12
+
+
+def test_a_worker_without_the_key_leaves_the_decision_to_the_checks(assets, tmp_path, monkeypatch):
+    for variable in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+    listing, _ = assets
+    limits = CheckLimits()
+    rows = read_listing(listing.read_bytes(), str(listing))
+    checks = [check_asset(row, limits, limits_key(limits), {}) for row in rows]
+    judge = JudgeSetup(GeminiSettings(), str(tmp_path / "cache"), (), 3, None)
+    table = pl.from_arrow(decide(checks, judge).table)
+    kept = table.filter(pl.col("decision") == "keep")
+    assert kept["id"].to_list() == PASSING and set(table["decided_by"]) == {"checks"}
+    note = "gemini: no answer (no Gemini API key on the worker); the checks decided"
+    assert kept["notes"].to_list() == [[note]] * len(PASSING)
 
 
 def _judge_flags(url: str, *more: str) -> list[str]:
