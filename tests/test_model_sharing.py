@@ -105,3 +105,36 @@ def test_two_sdk_processes_load_the_model_once_when_shared(tmp_path, shared):
     else:
         assert sorted(loaders) == sorted(sdk_processes)  # one copy per process
         assert all(sdk == model for sdk, model in pids)
+
+
+def test_model_stage_flags_reach_the_graph():
+    from apache_beam.transforms.resources import AcceleratorHint, MinRamHint
+
+    from pipelines.features import FeaturesPipeline, ModelStages, config_from_options
+
+    hint = "type:nvidia-l4;count:1;machine_type:g2-standard-8;install-nvidia-driver"
+    args = ["--featurizers", "partfield", "--models", "random-init", "--device", "cpu"]
+    options = PipelineOptions([*args, "--model-accelerator", hint, "--model-min-ram", "32GB"])
+    config = config_from_options(options)
+    models = ModelStages.from_options(options)
+    assert models.min_ram == "32GB" and models.batch_size_for(config) == 8  # a GPU hint: 8
+    assert ModelStages(3).batch_size_for(config) == 3
+    cpu_only = config_from_options(PipelineOptions(args))
+    assert ModelStages().batch_size_for(cpu_only) == 1
+
+    pipeline = beam.Pipeline(runner="FnApiRunner")
+    _ = pipeline | FeaturesPipeline(config, {}, models=models)
+    proto = pipeline.to_runner_api()
+    min_ram_urn, accelerator_urn = MinRamHint.urn, AcceleratorHint.urn
+    hinted = {}
+    for transform in proto.components.transforms.values():
+        hints = proto.components.environments[transform.environment_id].resource_hints
+        if transform.environment_id and min_ram_urn in hints:
+            hinted[transform.unique_name] = dict(hints)
+    inference = [
+        name for name in hinted if name.endswith("partfield/RunInference/BeamML_RunInference")
+    ]
+    assert inference, sorted(hinted)
+    assert hinted[inference[0]][min_ram_urn] == b"32000000000"
+    assert hinted[inference[0]][accelerator_urn] == hint.encode()
+    assert all(name.split("/")[1] == "partfield" for name in hinted)  # the model stage only
