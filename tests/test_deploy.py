@@ -85,11 +85,10 @@ def test_boot_launcher_and_copied_paths():
     assert destinations[py_file] == "deploy/launch.py"
 
 
-def test_hadolint_if_available():
-    hadolint = shutil.which("hadolint")
-    if hadolint is None:
-        pytest.skip("hadolint is not installed (the checks above stand in for it)")
-    subprocess.run([hadolint, str(DEPLOY / "Dockerfile")], check=True)
+@pytest.mark.hadolint
+def test_the_dockerfile_passes_hadolint():
+    """Where hadolint is installed (``pytest -m hadolint``; .ci/run runs it when it is)."""
+    subprocess.run([shutil.which("hadolint") or "hadolint", str(DEPLOY / "Dockerfile")], check=True)
 
 
 def load_launch():

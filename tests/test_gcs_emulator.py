@@ -78,19 +78,6 @@ def upload(folder: Path, prefix: str) -> None:
         bucket.blob(f"{prefix}/{path.relative_to(folder).as_posix()}").upload_from_filename(path)
 
 
-def pyarrow_reaches(emulator: str) -> bool:
-    """Whether ``schemas.locations`` opens ``gs://`` URIs on this emulator (asked in a
-    child process given 15 s: pyarrow's GCS client otherwise waits for Google
-    credentials for up to 15 minutes)."""
-    probe = f"from schemas.locations import Location; Location.of('gs://{BUCKET}/x').exists()"
-    env = {**os.environ, "STORAGE_EMULATOR_HOST": f"http://{emulator}"}
-    try:
-        subprocess.run([sys.executable, "-c", probe], env=env, timeout=15, check=True)
-    except (subprocess.TimeoutExpired, subprocess.CalledProcessError):
-        return False
-    return True
-
-
 def read_back(root: str, gcs: pafs.FileSystem, local: Path) -> None:
     """The table under ``root`` (a bucket path) holds the local run's shapes, same points."""
     remote = ShardReader(f"{root}/features", filesystem=gcs)
@@ -157,12 +144,6 @@ def test_reader_and_alias_map_over_gs(emulator, local_run, ontology_run):
 
 
 def test_features_pipeline_gs_to_gs_with_ontology_and_rerun(emulator, local_run, ontology_run):
-    if not pyarrow_reaches(emulator):
-        pytest.skip(
-            "schemas.locations opens gs:// with pyarrow.fs.FileSystem.from_uri, which uses "
-            "Google default credentials and takes no 'anonymous' URI option, so it cannot be "
-            "pointed at an emulator (the pipeline reads its output table through it)"
-        )
     upload(SAMPLES, "in/glb")
     upload(ontology_run, "named-by")
     args = ["--pipeline", "features", "--source", "glb", "--input", f"gs://{BUCKET}/in/glb"]
