@@ -33,7 +33,6 @@ from featurizers.listing import ListingError, ListingRow, read_listing
 from ontology.gemini import GeminiSettings, MissingApiKeyError, api_key_from_environment
 from pipelines.curate_options import CurateOptions
 from pipelines.curate_steps import (
-    SELECTION_SCHEMA,
     AssetCheck,
     JudgeSetup,
     Selection,
@@ -45,6 +44,7 @@ from pipelines.curate_steps import (
 from pipelines.options import CommonOptions
 from pipelines.run_info import package_versions, stage_timings_s, write_run_summary
 from pipelines.sources.base import SourceError, read_file
+from schemas.curation import SELECTION_SCHEMA
 from schemas.locations import Location
 
 log = logging.getLogger(__name__)

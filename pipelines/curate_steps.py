@@ -48,6 +48,7 @@ from pipelines.sources.base import SourceError, check_file, read_file
 from pipelines.sources.meshes import load_mesh_file
 from pipelines.sources.meshfile import mesh_input_files
 from schemas.common import one_line
+from schemas.curation import SELECTION_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -58,38 +59,6 @@ FORMAT_TAG = "partbank-curate-v1"
 JUDGE_CHUNK = 512
 MESH, THUMBNAIL = "mesh", "thumbnail"
 
-SELECTION_SCHEMA = pa.schema(
-    [
-        ("row", pa.int64()),
-        ("id", pa.string()),
-        ("path", pa.string()),
-        ("thumbnail", pa.string()),
-        ("decision", pa.string()),
-        ("decided_by", pa.string()),
-        ("reasons", pa.list_(pa.string())),
-        ("notes", pa.list_(pa.string())),
-        ("category", pa.string()),
-        ("listing_category", pa.string()),
-        ("license", pa.string()),
-        ("model_sha256", pa.string()),
-        ("thumbnail_sha256", pa.string()),
-        ("metadata_sha256", pa.string()),
-        ("row_key", pa.string()),
-        ("reused", pa.bool_()),
-        ("triangles", pa.int64()),
-        ("textured_share", pa.float64()),
-        ("components", pa.int64()),
-        ("objects", pa.int64()),
-        ("bbox_aspect", pa.float64()),
-        ("duplicate_of", pa.string()),
-        ("gemini_keep", pa.bool_()),
-        ("gemini_single_object", pa.bool_()),
-        ("gemini_category", pa.string()),
-        ("gemini_quality", pa.int8()),
-        ("gemini_reason", pa.string()),
-        ("gemini_prompt_sha256", pa.string()),
-    ]
-)
 _STATS = ("triangles", "textured_share", "components", "objects", "bbox_aspect")
 
 
