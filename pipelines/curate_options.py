@@ -6,7 +6,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from featurizers.curation import DEFAULT_LICENSES, CheckLimits
 from ontology.curation import DEFAULT_BATCH_SIZE, DEFAULT_MIN_QUALITY
-from ontology.gemini import DEFAULT_MODEL, GeminiSettings
+from pipelines.gemini_options import GeminiFlags, add_gemini_flags
 
 #: ``--judge`` values: Gemini after the cheap checks, or the cheap checks alone.
 JUDGES = ("gemini", "checks")
@@ -82,44 +82,19 @@ class CurateOptions(PipelineOptions):
             default=DEFAULT_MIN_QUALITY,
             help=f"least Gemini quality (1-5) kept (default {DEFAULT_MIN_QUALITY})",
         )
-        parser.add_argument("--judge-model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}")
-        parser.add_argument(
-            "--judge-base-url", default=None, help="Gemini API endpoint (a proxy, or a test fake)"
-        )
-        parser.add_argument(
-            "--judge-timeout",
-            type=float,
-            default=GeminiSettings.timeout_s,
-            help=f"seconds per request (default {GeminiSettings.timeout_s:g})",
-        )
-        parser.add_argument(
-            "--judge-attempts",
-            type=int,
-            default=GeminiSettings.http_attempts,
-            help="tries per request on 429/5xx/timeouts; each counts against "
-            f"--judge-max-calls (default {GeminiSettings.http_attempts})",
-        )
-        parser.add_argument(
-            "--judge-batch-size",
-            type=int,
-            default=DEFAULT_BATCH_SIZE,
-            help=f"assets per Gemini request (default {DEFAULT_BATCH_SIZE})",
-        )
-        parser.add_argument(
-            "--judge-workers",
-            type=int,
-            default=GeminiSettings.workers,
-            help=f"Gemini requests in flight at once (default {GeminiSettings.workers})",
-        )
-        parser.add_argument(
-            "--judge-max-calls",
-            type=int,
-            default=None,
-            metavar="N",
-            help="most Gemini HTTP requests the run sends, retries included (default: unlimited)",
-        )
-        parser.add_argument(
-            "--judge-cache-dir",
-            default=None,
-            help="judgement cache (default OUTPUT/cache); keep it to make reruns free",
+        add_gemini_flags(
+            parser,
+            GeminiFlags(
+                max_calls="--judge-max-calls",
+                model="--judge-model",
+                base_url="--judge-base-url",
+                timeout="--judge-timeout",
+                attempts="--judge-attempts",
+                batch_size="--judge-batch-size",
+                workers="--judge-workers",
+                cache_dir="--judge-cache-dir",
+            ),
+            DEFAULT_BATCH_SIZE,
+            "assets",
+            "judgement cache (default OUTPUT/cache); keep it to make reruns free",
         )

@@ -6,7 +6,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from ontology.config import DESCRIBERS, EMBEDDERS, VERIFIERS
 from ontology.embed import DEFAULT_MPNET_MODEL
-from ontology.gemini import DEFAULT_MODEL, GeminiSettings
+from ontology.gemini import GeminiSettings
+from pipelines.gemini_options import GeminiFlags, add_gemini_flags
 
 
 class OntologyOptions(PipelineOptions):
@@ -62,47 +63,19 @@ class OntologyOptions(PipelineOptions):
             default=8,
             help="largest group merged without review (default 8)",
         )
-        parser.add_argument(
-            "--max-llm-calls",
-            type=int,
-            default=None,
-            metavar="N",
-            help="most Gemini HTTP requests the run sends, retries included (default: unlimited)",
-        )
-        parser.add_argument(
-            "--gemini-model", default=DEFAULT_MODEL, help=f"default {DEFAULT_MODEL}"
-        )
-        parser.add_argument(
-            "--gemini-base-url", default=None, help="Gemini API endpoint (a proxy, or a test fake)"
-        )
-        parser.add_argument(
-            "--gemini-timeout",
-            type=float,
-            default=GeminiSettings.timeout_s,
-            help=f"seconds per request (default {GeminiSettings.timeout_s:g})",
-        )
-        parser.add_argument(
-            "--gemini-attempts",
-            type=int,
-            default=GeminiSettings.http_attempts,
-            help="tries per request on 429/5xx/timeouts, with exponential backoff; each try "
-            f"counts against --max-llm-calls (default {GeminiSettings.http_attempts})",
-        )
-        parser.add_argument(
-            "--llm-batch-size",
-            type=int,
-            default=GeminiSettings.batch_size,
-            help=f"names or pairs per Gemini request (default {GeminiSettings.batch_size})",
-        )
-        parser.add_argument(
-            "--llm-workers",
-            type=int,
-            default=GeminiSettings.workers,
-            help=f"Gemini requests in flight at once (default {GeminiSettings.workers})",
-        )
-        parser.add_argument(
-            "--cache-dir",
-            default=None,
-            help="description and verdict cache (default OUTPUT/cache); keep it to make "
-            "reruns free",
+        add_gemini_flags(
+            parser,
+            GeminiFlags(
+                max_calls="--max-llm-calls",
+                model="--gemini-model",
+                base_url="--gemini-base-url",
+                timeout="--gemini-timeout",
+                attempts="--gemini-attempts",
+                batch_size="--llm-batch-size",
+                workers="--llm-workers",
+                cache_dir="--cache-dir",
+            ),
+            GeminiSettings.batch_size,
+            "names or pairs",
+            "description and verdict cache (default OUTPUT/cache); keep it to make reruns free",
         )
