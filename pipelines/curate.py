@@ -30,8 +30,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from featurizers.curation import CheckLimits
 from featurizers.listing import ListingError, ListingRow, read_listing
-from ontology.gemini import GeminiSettings, MissingApiKeyError, api_key_from_environment
-from pipelines.curate_options import CurateOptions
+from ontology.gemini import MissingApiKeyError, api_key_from_environment
+from pipelines.curate_options import JUDGE_FLAGS, CurateOptions
 from pipelines.curate_steps import (
     AssetCheck,
     JudgeSetup,
@@ -205,14 +205,7 @@ def _prepare(
         return listing, rows, limits, None, NO_KEY
     if not 1 <= flags.judge_min_quality <= 5:
         raise ValueError(f"--judge-min-quality {flags.judge_min_quality}: give 1 to 5")
-    settings = GeminiSettings(
-        model=flags.judge_model,
-        base_url=flags.judge_base_url,
-        timeout_s=flags.judge_timeout,
-        http_attempts=flags.judge_attempts,
-        batch_size=flags.judge_batch_size,
-        workers=flags.judge_workers,
-    )
+    settings = JUDGE_FLAGS.settings(flags)
     judge = JudgeSetup(
         settings,
         flags.judge_cache_dir or f"{output}/cache",

@@ -12,6 +12,19 @@ from pipelines.gemini_options import GeminiFlags, add_gemini_flags
 JUDGES = ("gemini", "checks")
 
 
+#: The curate pipeline's names for the Gemini client's flags.
+JUDGE_FLAGS = GeminiFlags(
+    max_calls="--judge-max-calls",
+    model="--judge-model",
+    base_url="--judge-base-url",
+    timeout="--judge-timeout",
+    attempts="--judge-attempts",
+    batch_size="--judge-batch-size",
+    workers="--judge-workers",
+    cache_dir="--judge-cache-dir",
+)
+
+
 class CurateOptions(PipelineOptions):
     """Flags of the curate pipeline."""
 
@@ -84,16 +97,7 @@ class CurateOptions(PipelineOptions):
         )
         add_gemini_flags(
             parser,
-            GeminiFlags(
-                max_calls="--judge-max-calls",
-                model="--judge-model",
-                base_url="--judge-base-url",
-                timeout="--judge-timeout",
-                attempts="--judge-attempts",
-                batch_size="--judge-batch-size",
-                workers="--judge-workers",
-                cache_dir="--judge-cache-dir",
-            ),
+            JUDGE_FLAGS,
             DEFAULT_BATCH_SIZE,
             "assets",
             "judgement cache (default OUTPUT/cache); keep it to make reruns free",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from typing import Any
 
 from ontology.gemini import DEFAULT_MODEL, GeminiSettings
 
@@ -24,6 +25,21 @@ class GeminiFlags:
     batch_size: str
     workers: str
     cache_dir: str
+
+    def settings(self, options: Any) -> GeminiSettings:
+        """The client settings the parsed ``options`` give under these flag names."""
+
+        def value(flag: str) -> Any:
+            return getattr(options, flag.lstrip("-").replace("-", "_"))
+
+        return GeminiSettings(
+            model=value(self.model),
+            base_url=value(self.base_url),
+            timeout_s=value(self.timeout),
+            http_attempts=value(self.attempts),
+            batch_size=value(self.batch_size),
+            workers=value(self.workers),
+        )
 
 
 def add_gemini_flags(

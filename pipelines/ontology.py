@@ -27,10 +27,10 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from ontology.config import OntologyConfig, prepare
-from ontology.gemini import GeminiSettings, MissingApiKeyError
+from ontology.gemini import MissingApiKeyError
 from ontology.outputs import OntologyOutputs
 from ontology.unify import unify
-from pipelines.ontology_options import OntologyOptions
+from pipelines.ontology_options import GEMINI_FLAGS, OntologyOptions
 from pipelines.options import CommonOptions
 from pipelines.run_info import iso_utc, package_versions, stage_timings_s, write_run_summary
 from schemas.common import ModelUnavailableError
@@ -144,14 +144,7 @@ def run(options: PipelineOptions) -> int:
 
 
 def _prepare(flags: OntologyOptions, output: str) -> tuple[OntologyConfig, pl.DataFrame]:
-    gemini = GeminiSettings(
-        model=flags.gemini_model,
-        base_url=flags.gemini_base_url,
-        timeout_s=flags.gemini_timeout,
-        http_attempts=flags.gemini_attempts,
-        batch_size=flags.llm_batch_size,
-        workers=flags.llm_workers,
-    )
+    gemini = GEMINI_FLAGS.settings(flags)
     return prepare(
         flags.vocab or [],
         embedder=flags.embedder,

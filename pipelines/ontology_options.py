@@ -9,6 +9,18 @@ from ontology.embed import DEFAULT_MPNET_MODEL
 from ontology.gemini import GeminiSettings
 from pipelines.gemini_options import GeminiFlags, add_gemini_flags
 
+#: The ontology pipeline's names for the Gemini client's flags.
+GEMINI_FLAGS = GeminiFlags(
+    max_calls="--max-llm-calls",
+    model="--gemini-model",
+    base_url="--gemini-base-url",
+    timeout="--gemini-timeout",
+    attempts="--gemini-attempts",
+    batch_size="--llm-batch-size",
+    workers="--llm-workers",
+    cache_dir="--cache-dir",
+)
+
 
 class OntologyOptions(PipelineOptions):
     """Flags of the ontology pipeline."""
@@ -65,16 +77,7 @@ class OntologyOptions(PipelineOptions):
         )
         add_gemini_flags(
             parser,
-            GeminiFlags(
-                max_calls="--max-llm-calls",
-                model="--gemini-model",
-                base_url="--gemini-base-url",
-                timeout="--gemini-timeout",
-                attempts="--gemini-attempts",
-                batch_size="--llm-batch-size",
-                workers="--llm-workers",
-                cache_dir="--cache-dir",
-            ),
+            GEMINI_FLAGS,
             GeminiSettings.batch_size,
             "names or pairs",
             "description and verdict cache (default OUTPUT/cache); keep it to make reruns free",
