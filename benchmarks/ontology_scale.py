@@ -9,7 +9,7 @@ from common heads and qualifiers, spelled the ways web names are (``Front Leg``,
 ``front_leg``, ``legs``), with instance numbers that the data shows (``leg_01`` next to
 ``leg_02`` in one list) and numbers that name things (``f16_wing``). Two generic datasets
 share the categories. The run is ``--embedder lexical --describer template --verifier
-rules`` through ``ontology.config.prepare`` and ``ontology.unify.unify``.
+rules`` through ``ontology.config.prepare_offline`` and ``ontology.unify.unify``.
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ontology.config import prepare
-from ontology.gemini import GeminiSettings
+from ontology.config import prepare_offline
 from ontology.unify import unify
 
 HEADS = [
@@ -136,19 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             writer.writerow(["dataset", "category", "part"])
             writer.writerows(rows)
         started = time.perf_counter()
-        config, table = prepare(
-            [f"generic={vocab}"],
-            embedder="lexical",
-            embedder_model="",
-            describer="template",
-            verifier="rules",
-            gemini=GeminiSettings(),
-            overrides_path=None,
-            threshold=0.8,
-            max_group_size=8,
-            max_llm_calls=None,
-            cache_dir=str(Path(folder) / "cache"),
-        )
+        config, table = prepare_offline([f"generic={vocab}"], str(Path(folder) / "cache"))
         unified = unify(table, config, "2026-01-01T00:00:00+00:00")
         seconds = time.perf_counter() - started
     counts = unified.counts

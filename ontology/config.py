@@ -161,3 +161,21 @@ def prepare(
         cache_dir,
     )
     return config, table
+
+
+def prepare_offline(vocab: Sequence[str], cache_dir: str) -> tuple[OntologyConfig, pl.DataFrame]:
+    """``prepare`` for an offline run (lexical embedder, template describer, rules verifier)
+    with the pipeline's other defaults: what tests and benchmarks run without a network."""
+    return prepare(
+        vocab,
+        embedder="lexical",
+        embedder_model="",
+        describer="template",
+        verifier="rules",
+        gemini=GeminiSettings(),
+        overrides_path=None,
+        threshold=0.8,
+        max_group_size=8,
+        max_llm_calls=None,
+        cache_dir=str(cache_dir),
+    )

@@ -5,11 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import polars as pl
-
-from ontology.config import OntologyConfig, prepare
+from ontology.config import prepare_offline as offline_config  # noqa: F401 (imported from here)
 from ontology.entities import CATEGORY, CATEGORY_LIST, CATEGORY_SCOPE, PART, Entity
-from ontology.gemini import GeminiSettings
 from ontology.normalize import category_prefixes, name_tokens, part_tokens
 from ontology.verdicts import Candidate, Judged, Verdict
 
@@ -62,20 +59,3 @@ def read_run(output: Path) -> dict:
 def read_log(output: Path) -> list[dict]:
     lines = (output / "ontology" / "alias_log.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines]
-
-
-def offline_config(vocab: list[str], cache_dir: Path) -> tuple[OntologyConfig, pl.DataFrame]:
-    """``prepare`` for an offline run (lexical, template, rules) with the pipeline's defaults."""
-    return prepare(
-        vocab,
-        embedder="lexical",
-        embedder_model="",
-        describer="template",
-        verifier="rules",
-        gemini=GeminiSettings(),
-        overrides_path=None,
-        threshold=0.8,
-        max_group_size=8,
-        max_llm_calls=None,
-        cache_dir=str(cache_dir),
-    )
